@@ -1,0 +1,3 @@
+"""music-zoo: a JAX model zoo for symbolic music generation."""
+
+__version__ = "0.1.0"
