@@ -11,10 +11,14 @@ Frame codecs (pianoroll) map a piece to a 2-D uint8 array ``frames_TxP`` of bina
 
 from __future__ import annotations
 
+import collections
 from typing import Any, Protocol, runtime_checkable
 
+import note_seq
 import numpy as np
 from note_seq.protobuf import music_pb2
+
+from zoo.errors import SkipPiece
 
 PAD = 0
 END = 1
@@ -43,5 +47,59 @@ class Codec(Protocol):
         """JSON-serialisable constructor arguments; ``get_codec(name, **params)`` rebuilds it."""
 
     def transpose(self, ids: np.ndarray, semitones: int) -> np.ndarray | None:
-        """The same piece moved by ``semitones``, or None when that leaves the codec's range
-        (or the codec has no pitch, as drums). Works on ids so augmentation is cheap at batch time."""
+        """The same piece moved by ``semitones``, or None when that leaves the codec's range.
+        Drums have no key: their ids come back unchanged. Works on ids so augmentation is cheap
+        at batch time."""
+
+
+def piece_meter(ns: music_pb2.NoteSequence) -> tuple[int, int]:
+    """(numerator, denominator) of the time signature that lasts longest in ``ns``; 4/4 if none."""
+    signatures = sorted(ns.time_signatures, key=lambda ts: ts.time)
+    if not signatures:
+        return 4, 4
+    ends = [ts.time for ts in signatures[1:]] + [max(ns.total_time, signatures[-1].time)]
+    seconds = collections.Counter()
+    for ts, end in zip(signatures, ends):
+        seconds[(ts.numerator, ts.denominator)] += end - ts.time
+    return max(seconds, key=seconds.get)
+
+
+def quantize_metrical(ns: music_pb2.NoteSequence, steps_per_quarter: int) -> music_pb2.NoteSequence:
+    """``note_seq.quantize_note_sequence`` on a copy of ``ns`` that keeps one meter, ``piece_meter``.
+
+    A meter change only moves bar lines, never the step grid, and MusicXML sources have many
+    (a chorale's pickup bar, bars split at fermatas), so one meter replaces them rather than
+    splitting the piece as Magenta's pipelines do. A tempo change would change the grid itself:
+    it skips the piece (split such pieces before encoding).
+    """
+    numerator, denominator = piece_meter(ns)
+    single = music_pb2.NoteSequence()
+    single.CopyFrom(ns)
+    del single.time_signatures[:]
+    single.time_signatures.add(numerator=numerator, denominator=denominator, time=0.0)
+    try:
+        return note_seq.quantize_note_sequence(single, steps_per_quarter)
+    except note_seq.MultipleTempoError:
+        raise SkipPiece("tempo change") from None
+    except note_seq.BadTimeSignatureError:
+        raise SkipPiece("bad time signature") from None
+    except note_seq.NegativeTimeError:
+        raise SkipPiece("negative time") from None
+
+
+def regular_ids(ids: np.ndarray) -> np.ndarray:
+    """The ids a token codec decodes: those before the first END, PAD removed. Shape (T',)."""
+    ids = np.asarray(ids).reshape(-1)
+    stop = np.flatnonzero(ids == END)
+    ids = ids[: stop[0]] if stop.size else ids
+    return ids[ids != PAD]
+
+
+def notes_by_voice(ns: music_pb2.NoteSequence) -> dict[int, list[music_pb2.NoteSequence.Note]]:
+    """Notes grouped by voice, keys ascending: ``part``, or ``instrument`` where every part is 0
+    (MIDI sources put each track in its own instrument and leave parts at 0)."""
+    by_part = any(note.part for note in ns.notes)
+    voices: dict[int, list[music_pb2.NoteSequence.Note]] = {}
+    for note in ns.notes:
+        voices.setdefault(note.part if by_part else note.instrument, []).append(note)
+    return dict(sorted(voices.items()))

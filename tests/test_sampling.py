@@ -1,0 +1,60 @@
+"""Sampling inside jit: filters, determinism, END handling, and agreement with the model."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from zoo.codecs import END, PAD
+from zoo.models.lstm_lm import Config, LstmLM
+from zoo.sampling.autoregressive import filter_logits, sample
+
+V = 9
+
+
+def _model():
+    model = LstmLM(Config(vocab_size=V, hidden=16, num_layers=1, dropout=0.0))
+    params = model.init(jax.random.key(0), jnp.zeros((1, 3), jnp.int32),
+                        model.initial_carry(1))["params"]
+    return model, params
+
+
+def test_top_k_and_top_p_keep_the_right_ids():
+    logits = jnp.log(jnp.array([[0.5, 0.25, 0.15, 0.1]]))
+    kept = lambda f: np.isfinite(np.asarray(f))[0].tolist()
+    assert kept(filter_logits(logits, 1.0, 2, 1.0)) == [True, True, False, False]
+    assert kept(filter_logits(logits, 1.0, 0, 0.7)) == [True, True, False, False]
+    assert kept(filter_logits(logits, 1.0, 0, 0.75)) == [True, True, False, False]
+    assert kept(filter_logits(logits, 1.0, 0, 0.76)) == [True, True, True, False]
+    assert kept(filter_logits(logits, 1.0, 0, 0.01)) == [True, False, False, False]
+    assert kept(filter_logits(logits, 1.0, 0, 1.0)) == [True] * 4
+
+
+def test_sampling_is_deterministic_and_never_draws_pad():
+    model, params = _model()
+    primer = jnp.full((4, 1), END, jnp.int32)
+    a = sample(model, params, primer, jax.random.key(3), num_steps=40, stop_at_end=False)
+    b = sample(model, params, primer, jax.random.key(3), num_steps=40, stop_at_end=False)
+    np.testing.assert_array_equal(a, b)
+    assert a.shape == (4, 40)
+    assert not np.any(np.asarray(a) == PAD) and not np.any(np.asarray(a) == END)
+
+
+def test_rows_stop_at_end_then_pad():
+    model, params = _model()
+    # Force END to be certain after the first token by biasing the output layer.
+    params = jax.tree.map(lambda x: x, params)
+    params["logits"]["bias"] = params["logits"]["bias"].at[END].set(50.0)
+    ids = np.asarray(sample(model, params, jnp.full((2, 1), END, jnp.int32), jax.random.key(0),
+                            num_steps=10))
+    assert (ids[:, 0] == END).all() and (ids[:, 1:] == PAD).all()
+
+
+def test_greedy_sampling_follows_the_model():
+    """At a tiny temperature the sampler picks argmax of the model's own logits at each step."""
+    model, params = _model()
+    ids = np.asarray(sample(model, params, jnp.full((1, 1), END, jnp.int32), jax.random.key(0),
+                            num_steps=12, temperature=1e-4, stop_at_end=False))
+    seq = jnp.concatenate([jnp.array([[END]]), jnp.asarray(ids)], axis=1)
+    logits, _ = model.apply({"params": params}, seq[:, :-1], model.initial_carry(1))
+    masked = logits.at[..., PAD].set(-jnp.inf).at[..., END].set(-jnp.inf)
+    np.testing.assert_array_equal(np.argmax(masked, -1)[0], ids[0])

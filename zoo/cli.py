@@ -1,0 +1,203 @@
+"""The ``zoo`` command: prepare | train | sample | eval | models.
+
+Every user error ends as one line on stderr and exit code 2; nothing is overwritten by a failed
+command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from pathlib import Path
+
+from zoo.errors import ZooError
+
+warnings.filterwarnings("ignore", message="Couldn't find ffmpeg")  # pydub, imported by note-seq
+
+
+def _parse_sets(items: list[str] | None) -> dict:
+    """``--set key=value`` for codec parameters (JSON values, else strings)."""
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ZooError(f"malformed --set '{item}': expected key=value")
+        key, text = item.split("=", 1)
+        try:
+            out[key.strip()] = json.loads(text)
+        except json.JSONDecodeError:
+            out[key.strip()] = text
+    return out
+
+
+def cmd_prepare(args) -> int:
+    from zoo.data.prepare import run_cli
+
+    args.codec_params = _parse_sets(args.set)
+    return run_cli(args)
+
+
+def default_data(model: str, preset_name: str | None, echo=print) -> str:
+    """Prepare (or reuse from the cache) the preset's default corpus with its codec."""
+    from zoo.codecs import get_codec
+    from zoo.data.prepare import prepare
+    from zoo.models import get_preset
+
+    preset = get_preset(model, preset_name)
+    if preset.source is None:
+        raise ZooError(f"{model} has no embedded corpus: prepare your own, e.g. "
+                       f"`zoo prepare midi-dir PATH --codec {preset.codec}`, then pass --data DIR")
+    return str(prepare(preset.source, None, get_codec(preset.codec), echo=echo))
+
+
+def cmd_train(args) -> int:
+    from zoo.models import get_preset, model_module
+    from zoo.training.loop import train_and_evaluate
+    from zoo.training.run import RunSpec
+
+    model_module(args.model)
+    preset_name = args.preset or model_module(args.model).DEFAULT_PRESET
+    get_preset(args.model, preset_name)
+    workdir = Path(args.workdir or f"runs/{args.model}-{preset_name}")
+    overrides = tuple(args.set or ())
+    if (workdir / "run.json").exists():
+        old = RunSpec.load(workdir)
+        if (old.model, old.preset) != (args.model, preset_name):
+            raise ZooError(f"{workdir} holds a {old.model} --preset {old.preset} run; "
+                           "use another --workdir")
+        if args.data and Path(args.data).resolve() != Path(old.data).resolve():
+            raise ZooError(f"{workdir} was trained on {old.data}; use another --workdir for "
+                           f"{args.data}")
+        spec = RunSpec(old.model, old.preset, old.data, old.overrides + overrides)
+    else:
+        data = args.data or default_data(args.model, preset_name)
+        spec = RunSpec(args.model, preset_name, str(Path(data)), overrides)
+    summary = train_and_evaluate(workdir, spec, progress=not args.no_progress)
+    valid = summary.get("valid", {})
+    print(f"trained {args.model}/{preset_name} to step {summary['step']} in {workdir}"
+          + (f": valid NLL {valid['nll']:.4f} nats/event, accuracy {valid['accuracy']:.3f}"
+             if valid else ""))
+    return 0
+
+
+def cmd_sample(args) -> int:
+    from zoo.sampling.generate import generate
+
+    paths = generate(Path(args.workdir), num=args.num, steps=args.steps, primer=args.primer,
+                     primer_pitches=args.primer_pitches, temperature=args.temperature,
+                     top_k=args.top_k, top_p=args.top_p, seed=args.seed,
+                     out=Path(args.out) if args.out else None)
+    for p in paths:
+        print(p)
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from zoo.training.loop import load_trained
+    from zoo.training.ngram_baselines import ngram_nll
+
+    trainer, state, step = load_trained(Path(args.workdir))
+    data = trainer.built.data
+    report = {"workdir": args.workdir, "step": step, "splits": {}}
+    print(f"{trainer.built.spec.model}/{trainer.built.spec.preset} at step {step} "
+          f"on {trainer.built.spec.data}")
+    print(f"{'split':<6} {'events':>8} {'NLL/event':>10} {'accuracy':>9} {'perplexity':>10} "
+          f"{'unigram':>8} {'bigram':>8}")
+    for split in args.splits.split(","):
+        if len(data.split(split)) == 0:
+            print(f"{split:<6} (empty)")
+            continue
+        m = trainer.evaluate(state.params, split)
+        base = ngram_nll(data.split("train"), data.split(split), data.codec.vocab_size)
+        report["splits"][split] = {**m, "unigram_nll": base["unigram"], "bigram_nll": base["bigram"]}
+        print(f"{split:<6} {m['events']:>8} {m['nll']:>10.4f} {m['accuracy']:>9.3f} "
+              f"{m['perplexity']:>10.2f} {base['unigram']:>8.4f} {base['bigram']:>8.4f}")
+    (Path(args.workdir) / "eval.json").write_text(json.dumps(report, indent=2))
+    return 0
+
+
+def cmd_models(args) -> int:
+    import jax
+
+    from zoo.codecs import get_codec
+    from zoo.models import MODEL_NAMES, build_model, model_module
+
+    print(f"{'model':<16} {'preset':<14} {'codec':<12} {'params':>11}  default data / note")
+    for name in MODEL_NAMES:
+        module = model_module(name)
+        for pname, preset in module.PRESETS.items():
+            model = build_model(preset, get_codec(preset.codec).vocab_size)
+            from zoo.training.lm_task import LanguageModelTask
+
+            task = LanguageModelTask(model, None, preset.train)
+            shapes = jax.eval_shape(task.init_params, jax.random.key(0))
+            count = sum(x.size for x in jax.tree.leaves(shapes))
+            default = " (default)" if pname == module.DEFAULT_PRESET else ""
+            print(f"{name:<16} {pname + default:<14} {preset.codec:<12} {count:>11,}  "
+                  f"{preset.source or '(your data)'}; {preset.note}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="zoo", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("prepare", help="parse a corpus and encode it with a codec")
+    s.add_argument("source", help="embedded-folk | embedded-chorales | midi-dir | bl2012")
+    s.add_argument("path", nargs="?", help="folder (midi-dir) or file (bl2012)")
+    s.add_argument("--codec", required=True)
+    s.add_argument("--set", action="append", metavar="KEY=VALUE", help="codec parameter")
+    s.add_argument("--out", help="output directory (default: datasets/cache/...)")
+    s.add_argument("--workers", type=int, default=None)
+    s.add_argument("--force", action="store_true", help="prepare again even if cached")
+    s.set_defaults(func=cmd_prepare)
+
+    s = sub.add_parser("train", help="train a model (resumes the run directory if it exists)")
+    s.add_argument("model")
+    s.add_argument("--preset")
+    s.add_argument("--data", help="prepared data directory (default: the preset's corpus)")
+    s.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override train.* or model.* settings, e.g. --set steps=1000")
+    s.add_argument("--workdir")
+    s.add_argument("--no-progress", action="store_true")
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("sample", help="sample MIDI files and PNGs from a trained run")
+    s.add_argument("--workdir", required=True)
+    s.add_argument("--num", type=int, default=4)
+    s.add_argument("--steps", type=int, help="events per sample (default: the training length)")
+    s.add_argument("--primer", help="a MIDI file to continue")
+    s.add_argument("--primer-pitches", help="comma-separated MIDI pitches, e.g. 60,62,64")
+    s.add_argument("--temperature", type=float, default=1.0)
+    s.add_argument("--top-k", type=int, default=0)
+    s.add_argument("--top-p", type=float, default=1.0)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out")
+    s.set_defaults(func=cmd_sample)
+
+    s = sub.add_parser("eval", help="NLL per event on valid/test beside n-gram baselines")
+    s.add_argument("--workdir", required=True)
+    s.add_argument("--splits", default="valid,test")
+    s.set_defaults(func=cmd_eval)
+
+    s = sub.add_parser("models", help="every model and preset with its parameter count")
+    s.set_defaults(func=cmd_models)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ZooError as e:
+        print(f"zoo {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"zoo {args.command}: interrupted (a run resumes from its last checkpoint)",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

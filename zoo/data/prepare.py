@@ -1,0 +1,266 @@
+"""`zoo prepare`: a source read, encoded by a codec and written as flat arrays, once.
+
+    DIR/manifest.json          what was prepared from what, counts, skips by reason
+    DIR/<split>.data.npy       tokens: int32 (N,), pieces end to end; frames: uint8 (N, P)
+    DIR/<split>.offsets.npy    int64 (pieces + 1,): piece i is data[offsets[i]:offsets[i + 1]]
+    DIR/<split>.ids.json       piece ids, in order
+    DIR/skipped.jsonl          {"input", "reason"} per skipped file, tune or piece
+
+A piece's split is a hash of its id, so adding files never moves another piece. The default DIR
+is named by a fingerprint of the inputs (names, sizes, mtimes), the codec and this code, so a
+second run with nothing changed reuses it. Files are written to a temporary folder and renamed:
+an interrupted run leaves no half data set.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+import zoo
+from zoo.codecs import Codec, get_codec
+from zoo.data import parallel
+from zoo.data.sources import Source, get_source, reason_of
+from zoo.errors import SkipPiece, ZooError
+
+FORMAT = 1
+SPLITS = (("train", 0.8), ("valid", 0.1), ("test", 0.1))
+CACHE = Path("datasets/cache")
+ECHO_SKIPS = 20  # per-input skip lines printed before "... and N more"
+
+
+def split_of(piece_id: str) -> str:
+    """train / valid / test from sha1(piece id) read as a fraction in [0, 1)."""
+    fraction = int.from_bytes(hashlib.sha1(piece_id.encode()).digest()[:8], "big") / 2**64
+    edge = 0.0
+    for name, share in SPLITS:
+        edge += share
+        if fraction < edge:
+            return name
+    return SPLITS[-1][0]
+
+
+def code_version() -> str:
+    """zoo.__version__ plus a hash of the zoo/data and zoo/codecs sources."""
+    h = hashlib.sha1()
+    package = Path(zoo.__file__).parent
+    for path in sorted([*package.glob("data/*.py"), *package.glob("codecs/*.py")]):
+        h.update(path.name.encode() + path.read_bytes())
+    return f"{zoo.__version__}+{h.hexdigest()[:12]}"
+
+
+def fingerprint(source: Source, inputs: list[str], codec: Codec) -> str:
+    listing = []
+    for rel in inputs:
+        st = (source.root / rel).stat()
+        listing.append((rel, st.st_size, st.st_mtime_ns))
+    key = {"source": source.name, "root": str(source.root), "inputs": listing,
+           "codec": [codec.name, codec.params()], "code": code_version()}
+    return hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()
+
+
+def encode_file(job: tuple[str, str | None, str, str], rel: str):
+    """Worker: one input file -> ([(piece id, split, array)], [(piece id, reason)])."""
+    source, codec = _load(job)
+    pieces, rejects = source.read(rel)
+    encoded = []
+    for piece in pieces:
+        try:
+            encoded.append((piece.id, piece.split or split_of(piece.id), _encode(codec, piece.ns)))
+        except Exception as e:
+            rejects.append((piece.id, reason_of(e)))
+    return encoded, rejects
+
+
+@functools.lru_cache(maxsize=4)
+def _load(job):
+    source_name, path, codec_name, params = job
+    return get_source(source_name, path), get_codec(codec_name, **json.loads(params))
+
+
+def _encode(codec: Codec, ns) -> np.ndarray:
+    array = np.asarray(codec.encode(ns))
+    if codec.kind == "frames":
+        if array.ndim != 2 or array.shape[1] != codec.vocab_size:
+            raise ValueError(f"codec gave frames of shape {array.shape}, not (T, {codec.vocab_size})")
+        array = array.astype(np.uint8, copy=False)
+    elif array.ndim != 1:
+        raise ValueError(f"codec gave ids of shape {array.shape}, not (T,)")
+    else:
+        array = array.astype(np.int32, copy=False)
+    if not len(array):
+        raise SkipPiece("encodes to nothing")
+    return array
+
+
+class _SplitWriter:
+    """Appends pieces to DIR/<split>.data.bin; ``close`` turns it into the .npy files."""
+
+    def __init__(self, directory: Path, name: str, codec: Codec):
+        self.dir, self.name = directory, name
+        self.dtype = np.dtype(np.uint8 if codec.kind == "frames" else np.int32)
+        self.row = (codec.vocab_size,) if codec.kind == "frames" else ()
+        self.raw = open(directory / f"{name}.data.bin", "wb")
+        self.offsets, self.ids = [0], []
+
+    def add(self, piece_id: str, array: np.ndarray) -> None:
+        self.raw.write(np.ascontiguousarray(array).tobytes())
+        self.offsets.append(self.offsets[-1] + len(array))
+        self.ids.append(piece_id)
+
+    def close(self) -> dict:
+        self.raw.close()
+        raw = self.dir / f"{self.name}.data.bin"
+        header = {"descr": self.dtype.str, "fortran_order": False,
+                  "shape": (self.offsets[-1], *self.row)}
+        with open(self.dir / f"{self.name}.data.npy", "wb") as out, open(raw, "rb") as src:
+            np.lib.format.write_array_header_1_0(out, header)
+            shutil.copyfileobj(src, out, 1 << 24)
+        raw.unlink()
+        np.save(self.dir / f"{self.name}.offsets.npy", np.asarray(self.offsets, np.int64))
+        (self.dir / f"{self.name}.ids.json").write_text(json.dumps(self.ids))
+        return {"pieces": len(self.ids), "events": self.offsets[-1]}
+
+
+def prepare(source: str, path: str | os.PathLike | None, codec: Codec | str,
+            out: str | os.PathLike | None = None, workers: int | None = None, force: bool = False,
+            echo: Callable[[str], None] = print, time_limit: float = 60.0) -> Path:
+    """Prepare ``source`` (at ``path``) with ``codec``; returns the data set's folder.
+
+    workers: processes (default os.cpu_count(); 0 runs inline). time_limit: seconds per input
+    file. Damaged inputs are skipped with a reason and never stop the run; ZooError is raised for
+    a bad source, path or codec, or when no piece at all could be prepared.
+    """
+    started = time.perf_counter()
+    codec = get_codec(codec) if isinstance(codec, str) else codec
+    src = get_source(source, path)
+    inputs = src.inputs()
+    fp = fingerprint(src, inputs, codec)
+    out = Path(out) if out is not None else CACHE / f"{source}-{codec.name}-{fp[:10]}"
+    if not force and _reusable(out, fp):
+        echo(f"reusing {out} (same inputs, codec and code; --force to redo) "
+             f"[{time.perf_counter() - started:.2f} s]")
+        return out
+    _check_replaceable(out)
+    workers = (os.cpu_count() or 1) if workers is None else workers
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        job = (source, None if src.path is None else str(src.path), codec.name,
+               json.dumps(codec.params(), sort_keys=True))
+        counts, skipped = _write(tmp, out, inputs, codec, job, workers, time_limit, echo)
+        if not any(c["pieces"] for c in counts.values()):
+            raise ZooError(f"nothing prepared from {source} {src.root}: all {len(inputs)} inputs "
+                           f"skipped ({_top_reason(skipped)})")
+        manifest = {
+            "format": FORMAT, "zoo_version": zoo.__version__,
+            "source": {"name": source, "path": None if src.path is None else str(src.path)},
+            "codec": {"name": codec.name, "params": codec.params()},
+            "kind": codec.kind, "vocab_size": codec.vocab_size, "fingerprint": fp,
+            "inputs": len(inputs), "splits": counts, "skipped": dict(skipped.most_common()),
+            "seconds": round(time.perf_counter() - started, 2),
+        }
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+        _swap_in(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    _summary(echo, out, manifest, skipped)
+    return out
+
+
+def _write(tmp, out, inputs, codec, job, workers, time_limit, echo):
+    """Run the workers and write their results in input order (deterministic output)."""
+    writers = {name: _SplitWriter(tmp, name, codec) for name, _ in SPLITS}
+    skipped, shown, pending, next_index = Counter(), [0], {}, 0
+    last_report = time.monotonic()
+    with open(tmp / "skipped.jsonl", "w") as log:
+
+        def skip(what: str, reason: str) -> None:
+            skipped[reason] += 1
+            log.write(json.dumps({"input": what, "reason": reason}) + "\n")
+            shown[0] += 1
+            if shown[0] <= ECHO_SKIPS:
+                echo(f"skipped {what}: {reason}")
+
+        fn = functools.partial(encode_file, job)
+        for done, (index, result, reason) in enumerate(
+                parallel.run(fn, inputs, workers, time_limit), 1):
+            pending[index] = (result, reason)
+            while next_index in pending:
+                result, reason = pending.pop(next_index)
+                if reason is not None:
+                    skip(inputs[next_index], reason)
+                else:
+                    encoded, rejects = result
+                    for piece_id, split, array in encoded:
+                        writers[split].add(piece_id, array)
+                    for piece_id, why in rejects:
+                        skip(piece_id, why)
+                next_index += 1
+            if time.monotonic() - last_report > 15:
+                last_report = time.monotonic()
+                echo(f"  {done}/{len(inputs)} inputs read")
+    if shown[0] > ECHO_SKIPS:
+        echo(f"... and {shown[0] - ECHO_SKIPS} more, see {out}/skipped.jsonl")
+    return {name: w.close() for name, w in writers.items()}, skipped
+
+
+def _reusable(out: Path, fp: str) -> bool:
+    try:
+        manifest = json.loads((out / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return (manifest.get("format") == FORMAT and manifest.get("fingerprint") == fp
+            and all((out / f"{s}.data.npy").exists() for s, _ in SPLITS))
+
+
+def _check_replaceable(out: Path) -> None:
+    """Refuse to replace a folder that is not a prepared data set (an --out typo)."""
+    if out.exists() and (not out.is_dir() or
+                         (any(out.iterdir()) and not (out / "manifest.json").exists())):
+        raise ZooError(f"{out} exists and is not a prepared data set; choose another --out")
+
+
+def _swap_in(tmp: Path, out: Path) -> None:
+    old = out.parent / f".{out.name}.old-{os.getpid()}"
+    if out.exists():
+        os.rename(out, old)
+    os.rename(tmp, out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _top_reason(skipped: Counter) -> str:
+    return "; ".join(f"{n} x {r}" for r, n in skipped.most_common(3)) or "no inputs"
+
+
+def _summary(echo, out: Path, manifest: dict, skipped: Counter) -> None:
+    m = manifest
+    echo(f"prepared {m['source']['name']} with {m['codec']['name']} in {m['seconds']:.1f} s "
+         f"-> {out}")
+    unit = "frames" if m["kind"] == "frames" else "events"
+    for name, c in m["splits"].items():
+        echo(f"  {name:<6}{c['pieces']:>8} pieces {c['events']:>11} {unit}")
+    if skipped:
+        echo(f"  skipped {sum(skipped.values())}:")
+        for reason, n in skipped.most_common(12):
+            echo(f"  {n:>8}  {reason}")
+        if len(skipped) > 12:
+            rest = sum(n for _, n in skipped.most_common()[12:])
+            echo(f"  {rest:>8}  ({len(skipped) - 12} other reasons, see {out}/skipped.jsonl)")
+
+
+def run_cli(args) -> int:
+    """`zoo prepare SOURCE [PATH] --codec NAME [--set k=v] [--out DIR] [--workers N] [--force]`."""
+    codec = get_codec(args.codec, **(args.codec_params or {}))
+    prepare(args.source, args.path, codec, out=args.out, workers=args.workers, force=args.force)
+    return 0

@@ -1,0 +1,61 @@
+"""The model zoo: a registry by file name, big_vision style.
+
+Each model file (``zoo/models/<name>.py``) declares ``FAMILY`` (the module holding the network),
+``TASK`` (how the engine trains it), ``PRESETS`` (name -> Preset) and ``DEFAULT_PRESET``.
+A new model is one new file plus its name in MODEL_NAMES.
+
+    from zoo.models import get_preset, build_model
+    preset = get_preset("melody_rnn", "tiny")
+    model = build_model(preset, vocab_size=40)     # a flax.linen Module: init / apply
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from types import ModuleType
+from typing import Any
+
+from zoo.errors import ZooError
+from zoo.training.config import TrainConfig
+
+MODEL_NAMES = ("melody_rnn", "performance_rnn", "drums_rnn", "polyphony_rnn")
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    """A named configuration: the network's Config, how to train it, and the data it expects."""
+
+    model: Any                      # the family's Config
+    train: TrainConfig
+    codec: str                      # codec name the data must be prepared with
+    source: str | None = None       # default `zoo prepare` source when --data is not given
+    note: str = ""                  # where the numbers come from
+
+
+def model_module(name: str) -> ModuleType:
+    if name not in MODEL_NAMES:
+        raise ZooError(f"unknown model '{name}'; choose one of: {', '.join(MODEL_NAMES)}")
+    return importlib.import_module(f"zoo.models.{name}")
+
+
+def family_module(preset: Preset) -> ModuleType:
+    return importlib.import_module(type(preset.model).__module__)
+
+
+def get_preset(name: str, preset: str | None = None) -> Preset:
+    module = model_module(name)
+    preset = preset or module.DEFAULT_PRESET
+    if preset not in module.PRESETS:
+        raise ZooError(f"unknown preset '{preset}' for {name}; "
+                       f"choose one of: {', '.join(module.PRESETS)}")
+    return module.PRESETS[preset]
+
+
+def build_model(preset: Preset, vocab_size: int, dtype: str | None = None):
+    """The flax module of ``preset`` for a codec with ``vocab_size`` ids."""
+    changes = {"vocab_size": vocab_size}
+    if dtype:
+        changes["dtype"] = dtype
+    config = dataclasses.replace(preset.model, **changes)
+    return family_module(preset).Model(config)

@@ -1,0 +1,222 @@
+"""``train_and_evaluate(workdir)``: the one training loop every family runs, from the CLI or a test.
+
+Per step the host only dispatches: batch k+1 is built in a background thread while step k runs,
+and step k's metrics are fetched after step k+1 is dispatched (no sync inside the loop except at
+evaluation and checkpoint steps). Everything a step uses is a function of (seed, step), so a run
+stopped at a checkpoint and resumed ends with exactly the parameters of an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+from tqdm import tqdm
+
+from zoo.errors import ZooError
+from zoo.training.checkpoint import Checkpoints
+from zoo.training.mesh import (batch_sharding, check_batch_divides, global_batch, make_mesh,
+                               maybe_initialize_distributed, replicated)
+from zoo.training.optim import make_optimizer
+from zoo.training.run import RunSpec, build_run
+from zoo.training.state import create_state
+from zoo.training.steps import make_eval_step, make_train_step
+
+
+class _Metrics:
+    """Appends JSON lines to metrics.jsonl (process 0 only)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.enabled = jax.process_index() == 0
+
+    def write(self, record: dict) -> None:
+        if self.enabled:
+            with self.path.open("a") as f:
+                f.write(json.dumps(record) + "\n")
+
+
+def _add(a, b):
+    return b if a is None else jax.tree.map(lambda x, y: x + y, a, b)
+
+
+class Trainer:
+    """Holds the compiled steps and shardings of one run; ``train_and_evaluate`` drives it."""
+
+    def __init__(self, workdir: Path, spec: RunSpec, devices=None):
+        maybe_initialize_distributed()
+        self.workdir = Path(workdir)
+        self.built = build_run(spec)
+        self.cfg = cfg = self.built.train
+        self.task = task = self.built.task
+        self.mesh = make_mesh(devices)
+        check_batch_divides(cfg.batch_size, self.mesh)
+        self.tx, self.schedule = make_optimizer(cfg)
+        repl = replicated(self.mesh)
+        self.init_rng, self.rng = jax.random.split(jax.random.key(cfg.seed))
+        init = lambda rng: create_state(task.init_params, self.tx, rng)
+        abstract = jax.eval_shape(init, self.init_rng)
+        self.state_sharding = jax.tree.map(lambda _: repl, abstract)
+        self.abstract_state = jax.tree.map(
+            lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
+            abstract, self.state_sharding)
+        self._init = jax.jit(init, out_shardings=self.state_sharding)
+        data = batch_sharding(self.mesh)
+        self.train_step = jax.jit(
+            make_train_step(task.loss, self.tx, self.schedule),
+            in_shardings=(self.state_sharding, data, repl), out_shardings=(self.state_sharding, repl),
+            donate_argnums=0)
+        self.eval_step = jax.jit(make_eval_step(task.loss),
+                                 in_shardings=(self.state_sharding.params, data),
+                                 out_shardings=repl)
+        self._eval_cache: dict[str, list] = {}
+
+    def initial_state(self):
+        return self._init(self.init_rng)
+
+    def evaluate(self, params, split_name: str) -> dict[str, float]:
+        """Metrics over every token of a split (exact: sums over all windows, then divided)."""
+        if split_name not in self._eval_cache:
+            split = self.built.data.split(split_name)
+            if len(split) == 0:
+                raise ZooError(f"the {split_name} split of {self.built.spec.data} is empty")
+            self._eval_cache[split_name] = self.task.eval_batches(split, self.cfg.batch_size)
+        n, p = jax.process_count(), jax.process_index()
+        sums = None
+        for batch in self._eval_cache[split_name]:
+            rows = len(next(iter(batch.values()))) // n
+            local = {k: v[p * rows:(p + 1) * rows] for k, v in batch.items()}
+            sums = _add(sums, self.eval_step(params, global_batch(local, self.mesh)))
+        return self.task.summarize(jax.device_get(sums))
+
+
+def train_and_evaluate(workdir: Path, spec: RunSpec | None = None, *, progress: bool = True,
+                       stop_at: int | None = None, devices=None, echo=print) -> dict:
+    """Train the run in ``workdir`` (created from ``spec``, or resumed from its run.json and last
+    checkpoint) to ``train.steps``, evaluating on valid every ``eval_every`` steps.
+
+    ``stop_at`` ends the process early after saving a checkpoint there (as an interruption would).
+    ``devices`` restricts the mesh (default: every device).
+    Returns the final summary: step, train and valid metrics, steps per second.
+    """
+    workdir = Path(workdir)
+    if spec is None:
+        spec = RunSpec.load(workdir)
+    elif (workdir / "run.json").exists():
+        old = RunSpec.load(workdir)
+        if (old.model, old.preset) != (spec.model, spec.preset):
+            raise ZooError(f"{workdir} holds a {old.model} --preset {old.preset} run; "
+                           f"use another --workdir for {spec.model} --preset {spec.preset}")
+    trainer = Trainer(workdir, spec, devices)
+    spec.save(workdir)
+    cfg = trainer.cfg
+    ckpt = Checkpoints(workdir / "checkpoints", cfg.keep_checkpoints)
+    rng = trainer.rng
+    start = ckpt.latest_step()
+    if start is None:
+        state, start = trainer.initial_state(), 0
+    else:
+        state, rng, data_state = ckpt.restore(start, trainer.abstract_state)
+        start = int(data_state["next_batch"])
+        echo(f"resuming {workdir} from step {start}")
+    end = cfg.steps if stop_at is None else min(stop_at, cfg.steps)
+    metrics_log = _Metrics(workdir / "metrics.jsonl")
+    batches = trainer.task.train_batches(trainer.built.data.split("train"),
+                                         jax.process_index(), jax.process_count()).iterate(start)
+    bar = tqdm(total=cfg.steps, initial=start, disable=not progress or jax.process_index() != 0,
+               desc=f"{spec.model}/{spec.preset}", unit="step", dynamic_ncols=True)
+    window, window_start, window_steps, skipped = None, time.perf_counter(), 0, 0
+    best, evals_since_best = float("inf"), 0
+    summary: dict = {}
+
+    def absorb(step: int, metrics) -> None:
+        nonlocal window, window_steps, skipped
+        window_steps += 1
+        m = jax.device_get(metrics)
+        if not bool(m["finite"]):
+            if cfg.nonfinite == "stop":
+                raise ZooError(f"non-finite loss at step {step}; stopped without saving it "
+                               f"(last checkpoint: {ckpt.latest_step()}); lower the learning rate "
+                               "or --set nonfinite=skip")
+            skipped += 1
+            return
+        window = _add(window, {k: m[k] for k in ("nll_sum", "correct_sum", "count")})
+        summary["learning_rate"] = float(m["learning_rate"])
+
+    def flush(step: int) -> None:
+        nonlocal window, window_start, window_steps
+        if window is None:
+            return
+        seconds = time.perf_counter() - window_start
+        record = {"step": step, "split": "train", **trainer.task.summarize(window),
+                  "steps_per_s": window_steps / max(seconds, 1e-9),
+                  "learning_rate": summary.get("learning_rate"), "skipped_nonfinite": skipped}
+        metrics_log.write(record)
+        summary["train"] = record
+        bar.set_postfix(loss=f"{record['nll']:.3f}", acc=f"{record['accuracy']:.2f}")
+        window, window_start, window_steps = None, time.perf_counter(), 0
+
+    pending = None
+    step = start
+    t0 = time.perf_counter()
+    try:
+        while step < end:
+            batch = global_batch(next(batches), trainer.mesh)
+            state, metrics = trainer.train_step(state, batch, rng)
+            if pending is not None:
+                absorb(*pending)
+            step += 1
+            pending = (step, metrics)
+            bar.update(1)
+            eval_now = step % cfg.eval_every == 0 or step == cfg.steps
+            save_now = step % cfg.checkpoint_every == 0 or step == end or eval_now
+            if step % cfg.log_every == 0 or save_now:
+                absorb(*pending)
+                pending = None
+                flush(step)
+            if eval_now:
+                valid = trainer.evaluate(state.params, "valid")
+                record = {"step": step, "split": "valid", **valid}
+                metrics_log.write(record)
+                summary["valid"] = record
+                bar.write(f"step {step}: valid nll {valid['nll']:.4f} nats/event, "
+                          f"accuracy {valid['accuracy']:.3f}")
+                if valid["nll"] < best - 1e-6:
+                    best, evals_since_best = valid["nll"], 0
+                else:
+                    evals_since_best += 1
+            if save_now:
+                ckpt.save(step, state, rng, {"next_batch": step})
+            if eval_now or save_now:
+                window_start = time.perf_counter()  # evaluation time is not training speed
+            if cfg.early_stopping_patience and evals_since_best >= cfg.early_stopping_patience:
+                echo(f"early stop at step {step}: no better valid NLL in "
+                     f"{evals_since_best} evaluations (best {best:.4f})")
+                if not save_now:
+                    ckpt.save(step, state, rng, {"next_batch": step})
+                break
+    finally:
+        bar.close()
+        ckpt.close()
+    summary.update(step=step, steps_per_s=(step - start) / max(time.perf_counter() - t0, 1e-9),
+                   best_valid_nll=None if best == float("inf") else best)
+    summary["state"] = state
+    return summary
+
+
+def load_trained(workdir: Path) -> tuple[Trainer, object, int]:
+    """The run in ``workdir`` at its latest checkpoint: (trainer, state, step)."""
+    workdir = Path(workdir)
+    trainer = Trainer(workdir, RunSpec.load(workdir))
+    ckpt = Checkpoints(workdir / "checkpoints", trainer.cfg.keep_checkpoints)
+    try:
+        step = ckpt.latest_step()
+        if step is None:
+            raise ZooError(f"{workdir} has no checkpoint yet; run `zoo train --workdir {workdir}`")
+        state, _, _ = ckpt.restore(step, trainer.abstract_state)
+    finally:
+        ckpt.close()
+    return trainer, state, step

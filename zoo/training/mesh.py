@@ -1,0 +1,58 @@
+"""Data parallelism over every device: one Mesh with a ``data`` axis.
+
+The global batch is sharded over ``data``; parameters and optimizer state are replicated; the loss
+is a mean over the global batch, so XLA inserts the gradient all-reduce (the pmap idea, written as
+``jax.jit`` with shardings). The same code runs on one process or many after
+``jax.distributed.initialize()``: each process passes only its own rows of the batch.
+"""
+
+from __future__ import annotations
+
+import os
+
+import jax
+import numpy as np
+from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
+
+from zoo.errors import ZooError
+
+
+def maybe_initialize_distributed() -> None:
+    """Join a multi-process job when launched as one (JAX_COORDINATOR_ADDRESS or a cluster
+    environment such as SLURM or a TPU pod slice that jax.distributed detects); no-op otherwise."""
+    if jax.distributed.is_initialized() if hasattr(jax.distributed, "is_initialized") else False:
+        return
+    if os.environ.get("JAX_COORDINATOR_ADDRESS"):
+        jax.distributed.initialize(
+            coordinator_address=os.environ["JAX_COORDINATOR_ADDRESS"],
+            num_processes=int(os.environ["JAX_NUM_PROCESSES"]),
+            process_id=int(os.environ["JAX_PROCESS_ID"]),
+        )
+
+
+def make_mesh(devices=None) -> jax.sharding.Mesh:
+    """A 1-D mesh over ``devices`` (default: all devices of all processes), axis ``data``."""
+    if devices is None:
+        return jax.make_mesh((jax.device_count(),), ("data",), axis_types=(AxisType.Auto,))
+    return jax.sharding.Mesh(np.asarray(devices), ("data",), axis_types=(AxisType.Auto,))
+
+
+def replicated(mesh) -> NamedSharding:
+    return NamedSharding(mesh, P())
+
+
+def batch_sharding(mesh) -> NamedSharding:
+    return NamedSharding(mesh, P("data"))
+
+
+def check_batch_divides(global_batch: int, mesh) -> None:
+    n = mesh.devices.size
+    if global_batch % n:
+        raise ZooError(f"batch size {global_batch} does not divide over {n} devices; "
+                       f"use --set batch_size=<a multiple of {n}>")
+
+
+def global_batch(local: dict[str, np.ndarray], mesh) -> dict[str, jax.Array]:
+    """This process's rows -> one global array per field, sharded over ``data``."""
+    sharding = batch_sharding(mesh)
+    return {k: jax.make_array_from_process_local_data(sharding, v) for k, v in local.items()}
