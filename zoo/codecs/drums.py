@@ -31,7 +31,8 @@ class DrumsCodec:
     """The drum notes (``is_drum``) of a piece, all drum instruments merged.
 
     Attributes:
-      min_bars: skip drum tracks shorter than this many bars (Magenta's drums_rnn uses 7).
+      min_bars: skip drum tracks shorter than this many 4/4 bars of 16 steps (ids carry no
+        meter); Magenta's drums_rnn uses 7.
       qpm: tempo of decoded sequences, quarter notes per minute.
     """
 
@@ -65,12 +66,12 @@ class DrumsCodec:
             track.from_quantized_sequence(quantized, gap_bars=math.inf)
         except note_seq.NonIntegerStepsPerBarError:
             raise SkipPiece("non-integer steps per bar") from None
-        if math.ceil(len(track) / track.steps_per_bar) < self.min_bars:
-            raise SkipPiece("drums too short")
         events = list(track)
-        # decode writes 4/4: keep a leading rest modulo one 4/4 bar (see melody.py).
+        # decode writes 4/4: keep a leading rest modulo one 4/4 bar, count 4/4 bars (see melody.py).
         rest = next(i for i, e in enumerate(events) if e)
         events = events[rest - rest % _STEPS_PER_BAR_4_4:]
+        if math.ceil(len(events) / _STEPS_PER_BAR_4_4) < self.min_bars:
+            raise SkipPiece("drums too short")
         encoding = self._encoding
         return NUM_SPECIAL + np.array([encoding.encode_event(e) for e in events], np.int32)
 

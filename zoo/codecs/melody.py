@@ -35,8 +35,8 @@ class MelodyCodec:
 
     Attributes:
       min_note, max_note: pitch range [min_note, max_note); notes outside move by octaves.
-      min_bars: skip melodies shorter than this many bars (a started bar counts, as Magenta
-        pads the last bar).
+      min_bars: skip melodies shorter than this many 4/4 bars of 16 steps (ids carry no meter);
+        a started bar counts, as Magenta pads the last bar.
       min_unique_pitches: skip melodies with fewer distinct pitch classes.
       max_steps: keep at most this many steps; None keeps the whole melody.
       qpm: tempo of decoded sequences, quarter notes per minute.
@@ -99,16 +99,18 @@ class MelodyCodec:
                 voice, instrument=0, gap_bars=math.inf, ignore_polyphonic_notes=True)
         except note_seq.NonIntegerStepsPerBarError:
             raise SkipPiece("non-integer steps per bar") from None
-        if math.ceil(len(melody) / melody.steps_per_bar) < self.min_bars:
-            raise SkipPiece("melody too short")
-        if np.count_nonzero(melody.get_note_histogram()) < self.min_unique_pitches:
-            raise SkipPiece("too few pitches")
         melody.squash(self.min_note, self.max_note, transpose_to_key=None)
         events = list(melody)
         # decode writes 4/4, so a longer bar would lose whole 4/4 bars of leading rest on the way
         # back; keep the rest modulo one 4/4 bar (for meters up to 4/4 this changes nothing).
         rest = next(i for i, e in enumerate(events) if e >= 0)
-        return events[rest - rest % _STEPS_PER_BAR_4_4:][: self.max_steps]
+        events = events[rest - rest % _STEPS_PER_BAR_4_4:]
+        # Bars of 4/4 whatever the meter, so that decode then encode takes what encode took.
+        if math.ceil(len(events) / _STEPS_PER_BAR_4_4) < self.min_bars:
+            raise SkipPiece("melody too short")
+        if np.count_nonzero(melody.get_note_histogram()) < self.min_unique_pitches:
+            raise SkipPiece("too few pitches")
+        return _end_on_a_note(events[: self.max_steps])
 
     def decode(self, ids: np.ndarray) -> music_pb2.NoteSequence:
         """int ids (T,) -> NoteSequence at ``qpm`` in 4/4, step 0 at time 0. PAD ignored, END stops.
@@ -131,3 +133,12 @@ class MelodyCodec:
         if np.any(is_note & ((moved < _FIRST_NOTE_ID) | (moved >= self.vocab_size))):
             return None
         return moved.astype(ids.dtype)
+
+
+def _end_on_a_note(events: list[int]) -> list[int]:
+    """Melody events without a trailing rest, as ``Melody.from_quantized_sequence`` ends them
+    (a cut melody could end in one, and decode then encode would drop it)."""
+    last = max((i for i, e in enumerate(events) if e != note_seq.MELODY_NO_EVENT), default=-1)
+    if last >= 0 and events[last] == note_seq.MELODY_NOTE_OFF:
+        return events[:last]
+    return events

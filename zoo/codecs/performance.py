@@ -77,7 +77,7 @@ class PerformanceCodec:
             quantized = note_seq.quantize_note_sequence_absolute(pitched, self.steps_per_second)
         except note_seq.NegativeTimeError:
             raise SkipPiece("negative time") from None
-        _snap_to_grid(quantized)
+        pass
         performance = note_seq.Performance(
             quantized, num_velocity_bins=self.num_velocity_bins,
             max_shift_steps=self.max_shift_steps)

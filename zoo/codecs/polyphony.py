@@ -19,6 +19,7 @@ import collections
 import dataclasses
 from typing import Any, ClassVar
 
+import note_seq
 import numpy as np
 from note_seq.protobuf import music_pb2
 
@@ -93,7 +94,7 @@ class PolyphonyCodec:
         When one pitch sounds twice and only one is continued, the earlier onset ends.
         """
         seconds_per_step = 60.0 / self.qpm / self.steps_per_quarter
-        ns = music_pb2.NoteSequence(ticks_per_quarter=220)
+        ns = music_pb2.NoteSequence(ticks_per_quarter=note_seq.STANDARD_PPQ)
         ns.tempos.add(qpm=self.qpm)
 
         def add_note(pitch: int, start: int, end: int) -> None:
@@ -116,7 +117,7 @@ class PolyphonyCodec:
             new.clear()
 
         ended = False
-        for position, i in enumerate(regular_ids(ids).tolist()):
+        for i in regular_ids(ids).tolist():
             if i == END_EVENT_ID:
                 ended = True
                 break

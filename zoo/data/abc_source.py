@@ -13,7 +13,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from zoo.data.sources import Piece, Rejects, Source, music21_corpus, reason_of
+from zoo.data.parallel import reason_of
+from zoo.data.sources import Piece, Rejects, Source, music21_corpus
 from zoo.errors import SkipPiece, ZooError
 
 BOOKS = ("essenFolksong", "ryansMammoth", "oneills1850", "airdsAirs")
@@ -125,6 +126,6 @@ class FolkSource(Source):
             seen.add(piece_id)
             try:
                 pieces.append(Piece(piece_id, parse_tune(header + lines)))
-            except Exception as e:  # any note-seq failure rejects this tune only
+            except Exception as e:  # noqa: BLE001 - any parser failure rejects this tune only
                 rejects.append((piece_id, reason_of(e)))
         return pieces, rejects

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from note_seq.protobuf import music_pb2
 
-from zoo.data.sources import Piece, Rejects, Source, reason_of
+from zoo.data.parallel import reason_of
+from zoo.data.sources import Piece, Rejects, Source
 from zoo.errors import SkipPiece, ZooError
 
 SPLITS = ("train", "valid", "test")
@@ -66,7 +67,7 @@ def frames_to_sequence(frames) -> music_pb2.NoteSequence:
         ns.notes.add(pitch=pitch, velocity=VELOCITY, start_time=onsets.pop(pitch) * STEP_SECONDS,
                      end_time=t * STEP_SECONDS)
 
-    for t, frame in enumerate(list(frames) + [[]]):
+    for t, frame in enumerate([*frames, []]):  # the empty frame closes every note
         now = {int(p) for p in frame}
         if any(not 0 <= p <= 127 for p in now):
             raise ValueError(f"pitch out of MIDI range at frame {t}")
@@ -103,6 +104,6 @@ class BL2012Source(Source):
                 piece_id = f"{split}/{i:04d}"
                 try:
                     pieces.append(Piece(piece_id, frames_to_sequence(frames), split))
-                except Exception as e:  # a bad sequence rejects itself only
+                except Exception as e:  # noqa: BLE001 - a bad sequence rejects itself only
                     rejects.append((piece_id, reason_of(e)))
         return pieces, rejects

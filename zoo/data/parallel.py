@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from multiprocessing.connection import wait
 
-from zoo.data.sources import reason_of
+from zoo.errors import SkipPiece
 
 Outcome = tuple[int, object, str | None]
 _GRACE_S = 30.0  # a worker stuck in C code past its limit + this is killed from outside
@@ -26,6 +26,15 @@ _GRACE_S = 30.0  # a worker stuck in C code past its limit + this is killed from
 
 class _TimeLimit(Exception):
     pass
+
+
+def reason_of(e: BaseException) -> str:
+    """One short line for a skip: the SkipPiece reason, or ``Class: first line of message``."""
+    if isinstance(e, SkipPiece):
+        return e.reason
+    lines = str(e).strip().splitlines()
+    first = lines[0][:160] if lines else ""
+    return f"{type(e).__name__}: {first}" if first else type(e).__name__
 
 
 @contextlib.contextmanager
@@ -54,7 +63,7 @@ def call(fn: Callable, item, seconds: float | None) -> tuple[object, str | None]
             return fn(item), None
     except _TimeLimit:
         return None, f"timed out after {seconds:g} s"
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - any failure of one input is that input's skip
         return None, reason_of(e)
 
 
@@ -119,7 +128,7 @@ def run(fn: Callable, items: Sequence, workers: int, seconds: float | None = Non
             sentinels = {proc.sentinel: conn for conn, (proc, *_) in busy.items()}
             ready = set(wait([*busy, *sentinels], timeout=5.0))
             for conn in [c for c in busy if c in ready or sentinels.get(c) in ready]:
-                proc, index, item, started = busy.pop(conn)
+                proc, index, *_ = busy.pop(conn)
                 try:
                     result = conn.recv()
                 except (EOFError, OSError):

@@ -29,7 +29,8 @@ import numpy as np
 import zoo
 from zoo.codecs import Codec, get_codec
 from zoo.data import parallel
-from zoo.data.sources import Source, get_source, reason_of
+from zoo.data.parallel import reason_of
+from zoo.data.sources import Source, get_source
 from zoo.errors import SkipPiece, ZooError
 
 FORMAT = 1
@@ -76,7 +77,7 @@ def encode_file(job: tuple[str, str | None, str, str], rel: str):
     for piece in pieces:
         try:
             encoded.append((piece.id, piece.split or split_of(piece.id), _encode(codec, piece.ns)))
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - a piece the codec cannot take is skipped
             rejects.append((piece.id, reason_of(e)))
     return encoded, rejects
 
@@ -91,7 +92,7 @@ def _encode(codec: Codec, ns) -> np.ndarray:
     array = np.asarray(codec.encode(ns))
     if codec.kind == "frames":
         if array.ndim != 2 or array.shape[1] != codec.vocab_size:
-            raise ValueError(f"codec gave frames of shape {array.shape}, not (T, {codec.vocab_size})")
+            raise ValueError(f"codec gave frames {array.shape}, not (T, {codec.vocab_size})")
         array = array.astype(np.uint8, copy=False)
     elif array.ndim != 1:
         raise ValueError(f"codec gave ids of shape {array.shape}, not (T,)")
@@ -109,7 +110,7 @@ class _SplitWriter:
         self.dir, self.name = directory, name
         self.dtype = np.dtype(np.uint8 if codec.kind == "frames" else np.int32)
         self.row = (codec.vocab_size,) if codec.kind == "frames" else ()
-        self.raw = open(directory / f"{name}.data.bin", "wb")
+        self.raw = open(directory / f"{name}.data.bin", "wb")  # noqa: SIM115 - closed by close()
         self.offsets, self.ids = [0], []
 
     def add(self, piece_id: str, array: np.ndarray) -> None:

@@ -74,15 +74,6 @@ def get_source(name: str, path: str | os.PathLike | None = None) -> Source:
     return getattr(importlib.import_module(f"zoo.data.{module}"), cls)(path)
 
 
-def reason_of(e: BaseException) -> str:
-    """One short line for a skip: the SkipPiece reason, or ``Class: first line of message``."""
-    if isinstance(e, SkipPiece):
-        return e.reason
-    lines = str(e).strip().splitlines()
-    first = lines[0][:160] if lines else ""
-    return f"{type(e).__name__}: {first}" if first else type(e).__name__
-
-
 def music21_corpus() -> Path:
     """music21's corpus folder, found without importing music21 (slow to import)."""
     spec = importlib.util.find_spec("music21")

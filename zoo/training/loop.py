@@ -65,8 +65,15 @@ class Trainer:
             abstract, self.state_sharding)
         self._init = jax.jit(init, out_shardings=self.state_sharding)
         data = batch_sharding(self.mesh)
+        self.traces = 0  # how many times the train step was traced (compiled): 1 in a healthy run
+        step_fn = make_train_step(task.loss, self.tx, self.schedule)
+
+        def counted_step(state, batch, rng):
+            self.traces += 1
+            return step_fn(state, batch, rng)
+
         self.train_step = jax.jit(
-            make_train_step(task.loss, self.tx, self.schedule),
+            counted_step,
             in_shardings=(self.state_sharding, data, repl), out_shardings=(self.state_sharding, repl),
             donate_argnums=0)
         self.eval_step = jax.jit(make_eval_step(task.loss),
@@ -204,6 +211,8 @@ def train_and_evaluate(workdir: Path, spec: RunSpec | None = None, *, progress: 
     summary.update(step=step, steps_per_s=(step - start) / max(time.perf_counter() - t0, 1e-9),
                    best_valid_nll=None if best == float("inf") else best)
     summary["state"] = state
+    summary["train_step_compiles"] = trainer.traces
+    summary["skipped_nonfinite"] = skipped
     return summary
 
 
