@@ -8,19 +8,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from zoo.data.prepare import prepare
 from zoo.errors import ZooError
 from zoo.training.loop import train_and_evaluate
 from zoo.training.run import RunSpec
 
 SMALL = ("model.hidden=32", "batch_size=8", "seq_len=32", "eval_every=1000", "log_every=2",
          "eval_max_pieces=8", "learning_rate=0.01")
-
-
-@pytest.fixture(scope="session")
-def chorale_melodies(tmp_path_factory):
-    out = tmp_path_factory.mktemp("data") / "chorales-melody"
-    return str(prepare("embedded-chorales", None, "melody", out=out, workers=2, echo=lambda s: 0))
 
 
 def _spec(data, *extra):

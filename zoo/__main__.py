@@ -1,3 +1,5 @@
-from zoo.cli import main
 import sys
+
+from zoo.cli import main
+
 sys.exit(main())

@@ -72,7 +72,7 @@ def cmd_train(args) -> int:
         spec = RunSpec(old.model, old.preset, old.data, old.overrides + overrides)
     else:
         data = args.data or default_data(args.model, preset_name)
-        spec = RunSpec(args.model, preset_name, str(Path(data)), overrides)
+        spec = RunSpec(args.model, preset_name, str(Path(data).resolve()), overrides)
     summary = train_and_evaluate(workdir, spec, progress=not args.no_progress)
     valid = summary.get("valid", {})
     print(f"trained {args.model}/{preset_name} to step {summary['step']} in {workdir}"
@@ -95,25 +95,14 @@ def cmd_sample(args) -> int:
 
 def cmd_eval(args) -> int:
     from zoo.training.loop import load_trained
-    from zoo.training.ngram_baselines import ngram_nll
 
     trainer, state, step = load_trained(Path(args.workdir))
-    data = trainer.built.data
-    report = {"workdir": args.workdir, "step": step, "splits": {}}
-    print(f"{trainer.built.spec.model}/{trainer.built.spec.preset} at step {step} "
-          f"on {trainer.built.spec.data}")
-    print(f"{'split':<6} {'events':>8} {'NLL/event':>10} {'accuracy':>9} {'perplexity':>10} "
-          f"{'unigram':>8} {'bigram':>8}")
-    for split in args.splits.split(","):
-        if len(data.split(split)) == 0:
-            print(f"{split:<6} (empty)")
-            continue
-        m = trainer.evaluate(state.params, split)
-        base = ngram_nll(data.split("train"), data.split(split), data.codec.vocab_size)
-        report["splits"][split] = {**m, "unigram_nll": base["unigram"], "bigram_nll": base["bigram"]}
-        print(f"{split:<6} {m['events']:>8} {m['nll']:>10.4f} {m['accuracy']:>9.3f} "
-              f"{m['perplexity']:>10.2f} {base['unigram']:>8.4f} {base['bigram']:>8.4f}")
-    (Path(args.workdir) / "eval.json").write_text(json.dumps(report, indent=2))
+    spec = trainer.built.spec
+    report = trainer.task.report(trainer, state, args.splits.split(","))
+    print(f"{spec.model}/{spec.preset} at step {step} on {spec.data}")
+    print("\n".join(report.pop("table")))
+    (Path(args.workdir) / "eval.json").write_text(
+        json.dumps({"workdir": args.workdir, "step": step, **report}, indent=2))
     return 0
 
 
@@ -127,10 +116,8 @@ def cmd_models(args) -> int:
     for name in MODEL_NAMES:
         module = model_module(name)
         for pname, preset in module.PRESETS.items():
-            model = build_model(preset, get_codec(preset.codec).vocab_size)
-            from zoo.training.lm_task import LanguageModelTask
-
-            task = LanguageModelTask(model, None, preset.train)
+            model = build_model(name, preset, get_codec(preset.codec).vocab_size)
+            task = module.Task(model, get_codec(preset.codec), preset.train)
             shapes = jax.eval_shape(task.init_params, jax.random.key(0))
             count = sum(x.size for x in jax.tree.leaves(shapes))
             default = " (default)" if pname == module.DEFAULT_PRESET else ""

@@ -38,4 +38,4 @@ def get_codec(name: str, **params) -> Codec:
         raise ZooError(f"bad parameters for codec '{name}': {e}") from None
 
 
-__all__ = ["PAD", "END", "NUM_SPECIAL", "Codec", "get_codec", "CODEC_NAMES"]
+__all__ = ["CODEC_NAMES", "END", "NUM_SPECIAL", "PAD", "Codec", "get_codec"]

@@ -103,3 +103,16 @@ def notes_by_voice(ns: music_pb2.NoteSequence) -> dict[int, list[music_pb2.NoteS
     for note in ns.notes:
         voices.setdefault(note.part if by_part else note.instrument, []).append(note)
     return dict(sorted(voices.items()))
+
+
+# Codec fields that filter a training corpus (Magenta's data rules), not the encoding itself.
+CORPUS_FILTERS = ("min_bars", "min_unique_pitches", "min_steps")
+
+
+def without_corpus_filters(codec):
+    """The same encoding with the corpus filters off: for primers and user input, where a short
+    phrase is wanted, not skipped."""
+    import dataclasses
+
+    names = {f.name for f in dataclasses.fields(codec)}
+    return dataclasses.replace(codec, **{f: 0 for f in CORPUS_FILTERS if f in names})

@@ -10,6 +10,7 @@ class's first pitch (kick = 36, snare = 38, ...) for one step.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Any, ClassVar
 
@@ -42,7 +43,7 @@ class DrumsCodec:
 
     kind: ClassVar[str] = "tokens"
 
-    @property
+    @functools.cached_property
     def _encoding(self) -> note_seq.MultiDrumOneHotEncoding:
         return note_seq.MultiDrumOneHotEncoding()
 
@@ -72,14 +73,12 @@ class DrumsCodec:
         events = events[rest - rest % _STEPS_PER_BAR_4_4:]
         if math.ceil(len(events) / _STEPS_PER_BAR_4_4) < self.min_bars:
             raise SkipPiece("drums too short")
-        encoding = self._encoding
-        return NUM_SPECIAL + np.array([encoding.encode_event(e) for e in events], np.int32)
+        return NUM_SPECIAL + np.array([self._encoding.encode_event(e) for e in events], np.int32)
 
     def decode(self, ids: np.ndarray) -> music_pb2.NoteSequence:
         """int ids (T,) -> NoteSequence of one-step drum notes (instrument 9) at ``qpm`` in 4/4.
         PAD ignored, END stops; every id is a valid step."""
-        encoding = self._encoding
-        events = [encoding.decode_event(int(i) - NUM_SPECIAL) for i in regular_ids(ids)]
+        events = [self._encoding.decode_event(int(i) - NUM_SPECIAL) for i in regular_ids(ids)]
         track = note_seq.DrumTrack(
             events, steps_per_quarter=_STEPS_PER_QUARTER, steps_per_bar=_STEPS_PER_BAR_4_4)
         return track.to_sequence(qpm=self.qpm)

@@ -14,6 +14,7 @@ octaves (``Melody.squash`` without key change). Magenta's extraction data rules 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Any, ClassVar
 
@@ -52,7 +53,7 @@ class MelodyCodec:
 
     kind: ClassVar[str] = "tokens"
 
-    @property
+    @functools.cached_property
     def _encoding(self) -> note_seq.MelodyOneHotEncoding:
         return note_seq.MelodyOneHotEncoding(self.min_note, self.max_note)
 

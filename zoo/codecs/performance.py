@@ -13,6 +13,7 @@ A VELOCITY event precedes a NOTE_ON only when the bin changes. Sustain pedal is 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Any, ClassVar
 
@@ -47,7 +48,7 @@ class PerformanceCodec:
 
     kind: ClassVar[str] = "tokens"
 
-    @property
+    @functools.cached_property
     def _encoding(self) -> note_seq.PerformanceOneHotEncoding:
         return note_seq.PerformanceOneHotEncoding(
             num_velocity_bins=self.num_velocity_bins, max_shift_steps=self.max_shift_steps)
@@ -77,12 +78,11 @@ class PerformanceCodec:
             quantized = note_seq.quantize_note_sequence_absolute(pitched, self.steps_per_second)
         except note_seq.NegativeTimeError:
             raise SkipPiece("negative time") from None
-        pass
+        _snap_to_grid(quantized)
         performance = note_seq.Performance(
             quantized, num_velocity_bins=self.num_velocity_bins,
             max_shift_steps=self.max_shift_steps)
-        encoding = self._encoding
-        return NUM_SPECIAL + np.array([encoding.encode_event(e) for e in performance], np.int32)
+        return NUM_SPECIAL + np.array([self._encoding.encode_event(e) for e in performance], np.int32)
 
     def decode(self, ids: np.ndarray) -> music_pb2.NoteSequence:
         """int ids (T,) -> NoteSequence (times in seconds, instrument 0, program 0).
@@ -93,9 +93,8 @@ class PerformanceCodec:
         performance = note_seq.Performance(
             steps_per_second=self.steps_per_second, num_velocity_bins=self.num_velocity_bins,
             max_shift_steps=self.max_shift_steps)
-        encoding = self._encoding
         for i in regular_ids(ids):
-            performance.append(encoding.decode_event(int(i) - NUM_SPECIAL))
+            performance.append(self._encoding.decode_event(int(i) - NUM_SPECIAL))
         ns = performance.to_sequence(program=0)
         ns.tempos.add(qpm=note_seq.DEFAULT_QUARTERS_PER_MINUTE)
         return ns

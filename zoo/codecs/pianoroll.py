@@ -108,17 +108,14 @@ class PianorollCodec:
             self._roll([n for n in voices.get(track, []) if n.velocity], frame_seconds, first_bar)
             for track in tracks
         ]
-        phrase_frames = num_bars * steps_per_bar
-        num_phrases = max((len(r) for r in rolls), default=0) // phrase_frames
-        rolls_KxTxP = np.zeros((len(tracks), num_phrases * phrase_frames, self.vocab_size), np.uint8)
+        num_phrases = max((len(r) for r in rolls), default=0) // (num_bars * steps_per_bar)
+        num_frames = num_phrases * num_bars * steps_per_bar
+        rolls_KxTxP = np.zeros((len(tracks), num_frames, self.vocab_size), np.uint8)
         for k, roll in enumerate(rolls):
-            roll = roll[: rolls_KxTxP.shape[1]]
-            rolls_KxTxP[k, : len(roll)] = roll
-        phrases = [
-            phrase.reshape(len(tracks), num_bars, steps_per_bar, self.vocab_size)
-            for phrase in np.split(rolls_KxTxP, num_phrases, axis=1)
-        ] if num_phrases else []
-        phrases = [p for p in phrases if p.any()]
+            rolls_KxTxP[k, : min(len(roll), num_frames)] = roll[:num_frames]
+        phrases_NxKxBxSxP = rolls_KxTxP.reshape(
+            len(tracks), num_phrases, num_bars, steps_per_bar, self.vocab_size).swapaxes(0, 1)
+        phrases = [np.ascontiguousarray(p) for p in phrases_NxKxBxSxP if p.any()]
         if not phrases:
             raise SkipPiece("shorter than a phrase")
         return phrases
@@ -141,11 +138,11 @@ class PianorollCodec:
         spans = []
         for note in notes:
             if self.min_pitch <= note.pitch <= self.max_pitch:
-                first = np.ceil((note.start_time - offset) / frame_seconds - _EPS)
-                stop = np.ceil((note.end_time - offset) / frame_seconds - _EPS)
-                spans.append((note.pitch - self.min_pitch, max(int(first), 0), int(stop)))
-        num_frames = max((stop for _, _, stop in spans), default=0)
-        frames = np.zeros((max(num_frames, 0), self.vocab_size), np.uint8)
+                first = max(int(np.ceil((note.start_time - offset) / frame_seconds - _EPS)), 0)
+                stop = int(np.ceil((note.end_time - offset) / frame_seconds - _EPS))
+                if first < stop:  # else it covers no onset
+                    spans.append((note.pitch - self.min_pitch, first, stop))
+        frames = np.zeros((max((stop for _, _, stop in spans), default=0), self.vocab_size), np.uint8)
         for key, first, stop in spans:
             frames[first:stop, key] = 1
         return frames

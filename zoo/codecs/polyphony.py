@@ -116,10 +116,8 @@ class PolyphonyCodec:
             continued.clear()
             new.clear()
 
-        ended = False
         for i in regular_ids(ids).tolist():
             if i == END_EVENT_ID:
-                ended = True
                 break
             if i == STEP_END_ID:
                 close_step()
@@ -133,10 +131,10 @@ class PolyphonyCodec:
             elif i >= NEW_NOTE_ID:
                 new.append(i - NEW_NOTE_ID)
             # START carries no information wherever it is.
-        if ended or continued or new:
-            # The END event closes the step like STEP_END; notes still sounding end after it.
-            close_step()
-            step += 1
+        # The end (END, or the ids running out) closes the step as STEP_END does; notes begun in
+        # that step last one step.
+        close_step()
+        step += 1
         for pitch, starts in sounding.items():
             for start in starts:
                 add_note(pitch, start, step)

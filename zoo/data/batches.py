@@ -13,8 +13,8 @@ start symbol. A training example is a window of ``seq_len + 1`` tokens of that s
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Iterator
 
 import grain
 import numpy as np

@@ -31,6 +31,7 @@ _SAFE_GLOBALS = {
       for n in ("_reconstruct", "scalar")),
     ("numpy", "ndarray"),
     ("numpy", "dtype"),
+    ("_codecs", "encode"),  # bytes in protocol 2 pickles (numpy array data)
 }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import multiprocessing as mp
 import pickle
 import signal
@@ -18,14 +19,17 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from multiprocessing.connection import wait
 
-from zoo.errors import SkipPiece
+from zoo.errors import SkipPiece, ZooError
 
 Outcome = tuple[int, object, str | None]
+_START_FAILED = ("worker processes exit while starting (exit code {}); a script that prepares "
+                 "data needs `if __name__ == '__main__':`, or run with 0 workers to see the error")
 _GRACE_S = 30.0  # a worker stuck in C code past its limit + this is killed from outside
 
 
-class _TimeLimit(Exception):
-    pass
+class _TimeLimit(BaseException):
+    """A BaseException, so that the ``except Exception`` around each tune or piece of a file
+    cannot swallow it: the limit is per file."""
 
 
 def reason_of(e: BaseException) -> str:
@@ -40,7 +44,8 @@ def reason_of(e: BaseException) -> str:
 @contextlib.contextmanager
 def time_limit(seconds: float | None):
     """Raise _TimeLimit in this (main) thread after ``seconds``; no limit off the main thread."""
-    if not seconds or threading.current_thread() is not threading.main_thread():
+    if (not seconds or not hasattr(signal, "setitimer")
+            or threading.current_thread() is not threading.main_thread()):
         yield
         return
 
@@ -80,9 +85,18 @@ def _quiet() -> None:
 def _worker(conn, fn_pickle: bytes, seconds: float | None) -> None:
     _quiet()  # before unpickling fn, which imports note_seq
     fn = pickle.loads(fn_pickle)
+    conn.send("ready")
     while (message := conn.recv()) is not None:
         index, item = message
         conn.send((index, *call(fn, item, seconds)))
+
+
+@dataclasses.dataclass
+class _Slot:
+    proc: mp.process.BaseProcess
+    ready: bool = False  # imports done; the time limit starts with the task, not before
+    task: tuple[int, object] | None = None
+    started: float = 0.0
 
 
 def run(fn: Callable, items: Sequence, workers: int, seconds: float | None = None
@@ -96,16 +110,18 @@ def run(fn: Callable, items: Sequence, workers: int, seconds: float | None = Non
     ctx = mp.get_context("spawn")
     fn_pickle = pickle.dumps(fn)
     todo = collections.deque(enumerate(items))
-    idle, busy = [], {}  # busy: conn -> (process, index, item, started)
+    slots: dict = {}  # connection to the worker -> _Slot
+    failed_starts = 0
 
     def start():
         parent_end, child_end = ctx.Pipe()
         proc = ctx.Process(target=_worker, args=(child_end, fn_pickle, seconds), daemon=True)
         proc.start()
         child_end.close()
-        idle.append((parent_end, proc))
+        slots[parent_end] = _Slot(proc)
 
-    def retire(conn, proc):
+    def stop(conn):
+        proc = slots.pop(conn).proc
         conn.close()
         proc.kill()
         proc.join()
@@ -115,43 +131,51 @@ def run(fn: Callable, items: Sequence, workers: int, seconds: float | None = Non
     for _ in range(min(workers, len(items))):
         start()
     try:
-        while todo or busy:
-            while idle and todo:
-                (conn, proc), (index, item) = idle.pop(), todo.popleft()
+        while todo or any(slot.task for slot in slots.values()):
+            for conn in [c for c, slot in slots.items() if slot.ready and slot.task is None]:
+                if not todo:
+                    break
+                task = todo.popleft()
                 try:
-                    conn.send((index, item))
+                    conn.send(task)
                 except OSError:  # died while idle: the item was never started
-                    todo.appendleft((index, item))
-                    retire(conn, proc)
+                    todo.appendleft(task)
+                    stop(conn)
                     continue
-                busy[conn] = (proc, index, item, time.monotonic())
-            sentinels = {proc.sentinel: conn for conn, (proc, *_) in busy.items()}
-            ready = set(wait([*busy, *sentinels], timeout=5.0))
-            for conn in [c for c in busy if c in ready or sentinels.get(c) in ready]:
-                proc, index, *_ = busy.pop(conn)
+                slots[conn].task, slots[conn].started = task, time.monotonic()
+            by_sentinel = {slot.proc.sentinel: c for c, slot in slots.items()}
+            for conn in {by_sentinel.get(x, x) for x in wait([*slots, *by_sentinel], 1.0)}:
+                slot = slots[conn]
                 try:
-                    result = conn.recv()
+                    message = conn.recv()
                 except (EOFError, OSError):
-                    proc.join(1.0)
-                    yield index, None, f"worker process died (exit code {proc.exitcode})"
-                    retire(conn, proc)
+                    slot.proc.join(1.0)
+                    code = slot.proc.exitcode
+                    if slot.task is not None:
+                        yield slot.task[0], None, f"worker process died (exit code {code})"
+                    elif not slot.ready and (failed_starts := failed_starts + 1) >= 3:
+                        raise ZooError(_START_FAILED.format(code)) from None
+                    stop(conn)
                     continue
-                yield result
-                idle.append((conn, proc))
+                if message == "ready":
+                    slot.ready = True
+                else:
+                    slot.task = None
+                    yield message
             if seconds:
-                for conn in [c for c, (*_, t) in busy.items() if _overdue(t, seconds)]:
-                    proc, index, *_ = busy.pop(conn)
-                    yield index, None, f"timed out after {seconds:g} s (worker killed)"
-                    retire(conn, proc)
+                for conn in [c for c, slot in slots.items() if _overdue(slot, seconds)]:
+                    reason = f"timed out after {seconds:g} s (worker killed)"
+                    yield slots[conn].task[0], None, reason
+                    stop(conn)
     finally:
-        for conn, proc in idle + [(c, p) for c, (p, *_) in busy.items()]:
+        for conn, slot in slots.items():
             with contextlib.suppress(OSError):
                 conn.send(None)
-            proc.join(0.5)
-            if proc.is_alive():
-                proc.kill()
-                proc.join()
+            slot.proc.join(0.5)
+            if slot.proc.is_alive():
+                slot.proc.kill()
+                slot.proc.join()
 
 
-def _overdue(started: float, seconds: float) -> bool:
-    return time.monotonic() - started > seconds + _GRACE_S
+def _overdue(slot: _Slot, seconds: float) -> bool:
+    return slot.task is not None and time.monotonic() - slot.started > seconds + _GRACE_S

@@ -50,12 +50,17 @@ def split_of(piece_id: str) -> str:
     return SPLITS[-1][0]
 
 
+# zoo/data modules that only read prepared data: editing them keeps the cache valid.
+_READERS = ("batches.py", "prepared.py", "roundtrip.py")
+
+
 def code_version() -> str:
-    """zoo.__version__ plus a hash of the zoo/data and zoo/codecs sources."""
+    """zoo.__version__ plus a hash of the zoo/data and zoo/codecs sources that make the data."""
     h = hashlib.sha1()
     package = Path(zoo.__file__).parent
     for path in sorted([*package.glob("data/*.py"), *package.glob("codecs/*.py")]):
-        h.update(path.name.encode() + path.read_bytes())
+        if not (path.parent.name == "data" and path.name in _READERS):
+            h.update(path.name.encode() + path.read_bytes())
     return f"{zoo.__version__}+{h.hexdigest()[:12]}"
 
 
@@ -69,10 +74,10 @@ def fingerprint(source: Source, inputs: list[str], codec: Codec) -> str:
     return hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
 
-def encode_file(job: tuple[str, str | None, str, str], rel: str):
+def encode_file(job: tuple[str, str | None, Codec], rel: str):
     """Worker: one input file -> ([(piece id, split, array)], [(piece id, reason)])."""
-    source, codec = _load(job)
-    pieces, rejects = source.read(rel)
+    source_name, path, codec = job
+    pieces, rejects = _source(source_name, path).read(rel)
     encoded = []
     for piece in pieces:
         try:
@@ -83,9 +88,8 @@ def encode_file(job: tuple[str, str | None, str, str], rel: str):
 
 
 @functools.lru_cache(maxsize=4)
-def _load(job):
-    source_name, path, codec_name, params = job
-    return get_source(source_name, path), get_codec(codec_name, **json.loads(params))
+def _source(name: str, path: str | None) -> Source:
+    return get_source(name, path)
 
 
 def _encode(codec: Codec, ns) -> np.ndarray:
@@ -137,9 +141,11 @@ def prepare(source: str, path: str | os.PathLike | None, codec: Codec | str,
             echo: Callable[[str], None] = print, time_limit: float = 60.0) -> Path:
     """Prepare ``source`` (at ``path``) with ``codec``; returns the data set's folder.
 
-    workers: processes (default os.cpu_count(); 0 runs inline). time_limit: seconds per input
-    file. Damaged inputs are skipped with a reason and never stop the run; ZooError is raised for
-    a bad source, path or codec, or when no piece at all could be prepared.
+    workers: processes (default: the CPUs this process may use; 0 runs inline).
+    time_limit: seconds per input file.
+
+    Damaged inputs are skipped with a reason and never stop the run. ZooError is raised for a
+    bad source, path or codec, or when no piece at all could be prepared.
     """
     started = time.perf_counter()
     codec = get_codec(codec) if isinstance(codec, str) else codec
@@ -152,17 +158,18 @@ def prepare(source: str, path: str | os.PathLike | None, codec: Codec | str,
              f"[{time.perf_counter() - started:.2f} s]")
         return out
     _check_replaceable(out)
-    workers = (os.cpu_count() or 1) if workers is None else workers
+    if (out / "manifest.json").exists():
+        echo(f"replacing {out}" + ("" if force else " (prepared from other inputs or code)"))
+    workers = _cpus() if workers is None else workers
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        job = (source, None if src.path is None else str(src.path), codec.name,
-               json.dumps(codec.params(), sort_keys=True))
+        job = (source, None if src.path is None else str(src.path), codec)
         counts, skipped = _write(tmp, out, inputs, codec, job, workers, time_limit, echo)
         if not any(c["pieces"] for c in counts.values()):
-            raise ZooError(f"nothing prepared from {source} {src.root}: all {len(inputs)} inputs "
-                           f"skipped ({_top_reason(skipped)})")
+            raise ZooError(f"nothing prepared from {source} ({src.root}): every piece of "
+                           f"{len(inputs)} inputs was skipped: {_top_reason(skipped)}")
         manifest = {
             "format": FORMAT, "zoo_version": zoo.__version__,
             "source": {"name": source, "path": None if src.path is None else str(src.path)},
@@ -214,6 +221,12 @@ def _write(tmp, out, inputs, codec, job, workers, time_limit, echo):
     if shown[0] > ECHO_SKIPS:
         echo(f"... and {shown[0] - ECHO_SKIPS} more, see {out}/skipped.jsonl")
     return {name: w.close() for name, w in writers.items()}, skipped
+
+
+def _cpus() -> int:
+    if hasattr(os, "sched_getaffinity"):  # Linux: respects taskset and container CPU sets
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def _reusable(out: Path, fp: str) -> bool:

@@ -1,4 +1,4 @@
-"""Round-trip the embedded corpora through the codecs: encode(decode(encode(piece))) == encode(piece).
+"""Round-trip the embedded corpora through the codecs: encode(decode(ids)) == ids.
 
     python -m zoo.data.roundtrip [--codec NAME ...] [--source embedded-folk ...] [--workers N]
 

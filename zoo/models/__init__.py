@@ -1,12 +1,13 @@
 """The model zoo: a registry by file name, big_vision style.
 
-Each model file (``zoo/models/<name>.py``) declares ``FAMILY`` (the module holding the network),
-``TASK`` (how the engine trains it), ``PRESETS`` (name -> Preset) and ``DEFAULT_PRESET``.
+Each model file (``zoo/models/<name>.py``) declares ``Model`` and ``Config`` (the flax module
+and its hyperparameters, usually imported from a family file such as ``lstm_lm``), ``Task`` (how
+the engine trains, samples and evaluates it), ``PRESETS`` (name -> Preset) and ``DEFAULT_PRESET``.
 A new model is one new file plus its name in MODEL_NAMES.
 
     from zoo.models import get_preset, build_model
     preset = get_preset("melody_rnn", "tiny")
-    model = build_model(preset, vocab_size=40)     # a flax.linen Module: init / apply
+    model = build_model("melody_rnn", preset, vocab_size=40)   # a flax.linen Module
 """
 
 from __future__ import annotations
@@ -39,10 +40,6 @@ def model_module(name: str) -> ModuleType:
     return importlib.import_module(f"zoo.models.{name}")
 
 
-def family_module(preset: Preset) -> ModuleType:
-    return importlib.import_module(type(preset.model).__module__)
-
-
 def get_preset(name: str, preset: str | None = None) -> Preset:
     module = model_module(name)
     preset = preset or module.DEFAULT_PRESET
@@ -52,10 +49,10 @@ def get_preset(name: str, preset: str | None = None) -> Preset:
     return module.PRESETS[preset]
 
 
-def build_model(preset: Preset, vocab_size: int, dtype: str | None = None):
-    """The flax module of ``preset`` for a codec with ``vocab_size`` ids."""
+def build_model(name: str, preset: Preset, vocab_size: int, dtype: str | None = None):
+    """The flax module of model ``name`` with ``preset`` for a codec with ``vocab_size`` ids."""
     changes = {"vocab_size": vocab_size}
     if dtype:
         changes["dtype"] = dtype
     config = dataclasses.replace(preset.model, **changes)
-    return family_module(preset).Model(config)
+    return model_module(name).Model(config)

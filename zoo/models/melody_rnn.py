@@ -6,10 +6,10 @@ tiny:      zoo train melody_rnn --preset tiny        # the CPU demo (make demo):
 """
 
 from zoo.models import Preset
-from zoo.models.lstm_lm import Config, LstmLM as Model  # noqa: F401
+from zoo.models.lstm_lm import Config
 from zoo.training.config import TrainConfig
+from zoo.training.lm_task import LanguageModelTask as Task  # noqa: F401
 
-TASK = "language_model"
 DEFAULT_PRESET = "basic"
 _TRAIN = TrainConfig(batch_size=128, seq_len=256, learning_rate=1e-3, clip_norm=5.0)
 
@@ -22,8 +22,8 @@ PRESETS = {
                         codec="melody", source="embedded-folk",
                         note="Magenta attention_rnn: attention length 40, clip 3"),
     "tiny": Preset(Config(hidden=128, num_layers=1, dropout=0.1),
-                   TrainConfig(steps=600, batch_size=32, seq_len=128, learning_rate=3e-3,
-                               clip_norm=5.0, eval_every=200, checkpoint_every=200,
+                   TrainConfig(steps=1500, batch_size=32, seq_len=128, learning_rate=3e-3,
+                               clip_norm=5.0, eval_every=500, checkpoint_every=500,
                                log_every=50, eval_max_pieces=200),
                    codec="melody", source="embedded-folk",
                    note="CPU demo size: 1x128, a few minutes on 2 cores"),

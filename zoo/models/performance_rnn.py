@@ -7,10 +7,10 @@ Data: 32-512 events per window; augmentation: time stretch 0.95-1.05, transpose 
 """
 
 from zoo.models import Preset
-from zoo.models.lstm_lm import Config, LstmLM as Model  # noqa: F401
+from zoo.models.lstm_lm import Config
 from zoo.training.config import TrainConfig
+from zoo.training.lm_task import LanguageModelTask as Task  # noqa: F401
 
-TASK = "language_model"
 DEFAULT_PRESET = "with_velocity"
 
 PRESETS = {

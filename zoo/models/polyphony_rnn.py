@@ -6,10 +6,10 @@ tiny:    zoo train polyphony_rnn --preset tiny
 """
 
 from zoo.models import Preset
-from zoo.models.lstm_lm import Config, LstmLM as Model  # noqa: F401
+from zoo.models.lstm_lm import Config
 from zoo.training.config import TrainConfig
+from zoo.training.lm_task import LanguageModelTask as Task  # noqa: F401
 
-TASK = "language_model"
 DEFAULT_PRESET = "default"
 
 PRESETS = {

@@ -6,14 +6,13 @@ import time
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import note_seq
 import numpy as np
 from note_seq.protobuf import music_pb2
 
 from zoo.codecs import END
+from zoo.codecs.base import without_corpus_filters
 from zoo.errors import SkipPiece, ZooError
-from zoo.sampling.autoregressive import sample
 from zoo.sampling.writers import write_midi, write_pianoroll_png
 
 
@@ -42,14 +41,14 @@ def primer_ids(codec, primer_midi: str | None, primer_pitches: str | None) -> np
         try:
             pitches = [int(p) for p in primer_pitches.split(",") if p.strip()]
         except ValueError:
-            raise ZooError(f"bad --primer-pitches '{primer_pitches}': expected e.g. 60,62,64")
+            raise ZooError(f"bad --primer-pitches '{primer_pitches}': expected e.g. 60,62,64"
+                           ) from None
         ns = primer_from_pitches(pitches)
     if ns is None:
         return np.array([END], np.int32)
     # A primer is not training data: the codec's corpus filters (minimum bars...) do not apply.
-    relaxed = codec.for_primer() if hasattr(codec, "for_primer") else codec
     try:
-        ids = relaxed.encode(ns)
+        ids = without_corpus_filters(codec).encode(ns)
     except SkipPiece as e:
         raise ZooError(f"primer cannot be encoded with codec {codec.name}: {e.reason}") from None
     return np.concatenate([[END], ids]).astype(np.int32)
@@ -63,26 +62,21 @@ def generate(workdir: Path, num: int = 4, steps: int | None = None, primer: str 
     from zoo.training.loop import load_trained
 
     trainer, state, step = load_trained(workdir)
-    codec, model = trainer.built.codec, trainer.built.model
+    codec, task = trainer.built.codec, trainer.task
     steps = steps or trainer.cfg.seq_len
     prefix = primer_ids(codec, primer, primer_pitches)
-    primer_BxP = jnp.asarray(np.tile(prefix, (num, 1)))
     t0 = time.perf_counter()
-    ids = sample(model, state.params, primer_BxP, jax.random.key(seed), num_steps=steps,
-                 temperature=temperature, top_k=top_k, top_p=top_p)
-    ids = np.asarray(jax.device_get(ids))
+    pieces = task.generate(state.params, num, steps, prefix, jax.random.key(seed),
+                           temperature=temperature, top_k=top_k, top_p=top_p)
     seconds = time.perf_counter() - t0
     out = Path(out) if out else Path(workdir) / "samples"
     out.mkdir(parents=True, exist_ok=True)
     paths = []
-    for i, row in enumerate(ids):
-        full = np.concatenate([prefix[1:], row])
-        ns = codec.decode(full)
+    for i, ns in enumerate(pieces):
         midi = write_midi(ns, out / f"sample_{i}.mid")
         write_pianoroll_png(ns, out / f"sample_{i}.png",
                             title=f"{trainer.built.spec.model} step {step}, sample {i}")
         paths.append(midi)
-    events = int((ids != 0).sum())
-    echo(f"wrote {num} samples to {out} ({events} events in {seconds:.2f} s including "
-         f"compilation, checkpoint step {step})")
+    echo(f"wrote {num} samples to {out} ({seconds:.2f} s including compilation, "
+         f"checkpoint step {step})")
     return paths

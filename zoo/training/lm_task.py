@@ -15,7 +15,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from zoo.data.batches import Augment, TrainBatches, eval_batches
+from zoo.sampling.autoregressive import sample
 from zoo.training.config import TrainConfig
+from zoo.training.ngram_baselines import ngram_nll
 
 
 def token_sums(logits_BxTxV, targets_BxT, mask_BxT) -> dict[str, jax.Array]:
@@ -35,7 +37,16 @@ def summarize(sums: dict) -> dict[str, float]:
 
 
 class LanguageModelTask:
-    """Binds a flax model to the engine: parameter init, loss, and the data it reads."""
+    """Binds a flax model to the engine: parameter init, loss, the data it reads, sampling and
+    the evaluation report.
+
+    What the engine calls on any task: ``init_params(rng)``, ``loss(params, batch, rng, train)
+    -> (loss, sums)``, ``train_batches(split, process_index, process_count)`` (an object with
+    ``iterate(start)``), ``eval_batches(split, batch_size, max_pieces)``, ``summarize(sums)``,
+    ``generate(params, num, steps, prefix_ids, rng, **sampling) -> [NoteSequence]`` and
+    ``report(trainer, state, splits) -> dict``. A family whose step is not one loss (the GAN)
+    may also define ``make_train_step(tx, schedule)`` and ``make_optimizer(cfg)``.
+    """
 
     def __init__(self, model, codec, train_cfg: TrainConfig):
         self.model, self.codec, self.cfg = model, codec, train_cfg
@@ -56,7 +67,35 @@ class LanguageModelTask:
         return TrainBatches(split, self.codec, c.batch_size, c.seq_len, c.seed,
                             Augment(c.transpose, c.stretch), process_index, process_count)
 
-    def eval_batches(self, split, batch_size: int) -> list[dict[str, np.ndarray]]:
-        return eval_batches(split, self.cfg.seq_len, batch_size, self.cfg.eval_max_pieces)
+    def eval_batches(self, split, batch_size: int, max_pieces: int | None = None
+                     ) -> list[dict[str, np.ndarray]]:
+        return eval_batches(split, self.cfg.seq_len, batch_size, max_pieces)
 
     summarize = staticmethod(summarize)
+
+    def generate(self, params, num: int, steps: int, prefix_ids, rng, *, temperature=1.0,
+                 top_k=0, top_p=1.0) -> list:
+        """``num`` pieces continuing ``prefix_ids`` (END first) by up to ``steps`` events."""
+        primer_BxP = jnp.asarray(np.tile(np.asarray(prefix_ids, np.int32), (num, 1)))
+        ids = sample(self.model, params, primer_BxP, rng, num_steps=steps,
+                     temperature=temperature, top_k=top_k, top_p=top_p)
+        ids = np.asarray(jax.device_get(ids))
+        return [self.codec.decode(np.concatenate([prefix_ids[1:], row])) for row in ids]
+
+    def report(self, trainer, state, splits) -> dict:
+        """NLL per event on whole splits beside unigram and bigram baselines of the same data."""
+        data = trainer.built.data
+        rows = {}
+        for split in splits:
+            if len(data.split(split)) == 0:
+                continue
+            m = trainer.evaluate(state.params, split, whole=True)
+            base = ngram_nll(data.split("train"), data.split(split), data.codec.vocab_size)
+            rows[split] = {**m, "unigram_nll": base["unigram"], "bigram_nll": base["bigram"]}
+        lines = [f"{'split':<6} {'events':>8} {'NLL/event':>10} {'accuracy':>9} "
+                 f"{'perplexity':>10} {'unigram':>8} {'bigram':>8}"]
+        for split, m in rows.items():
+            lines.append(f"{split:<6} {m['events']:>8} {m['nll']:>10.4f} {m['accuracy']:>9.3f} "
+                         f"{m['perplexity']:>10.2f} {m['unigram_nll']:>8.4f} "
+                         f"{m['bigram_nll']:>8.4f}")
+        return {"splits": rows, "table": lines}

@@ -13,13 +13,18 @@ import time
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 from tqdm import tqdm
 
 from zoo.errors import ZooError
 from zoo.training.checkpoint import Checkpoints
-from zoo.training.mesh import (batch_sharding, check_batch_divides, global_batch, make_mesh,
-                               maybe_initialize_distributed, replicated)
+from zoo.training.mesh import (
+    batch_sharding,
+    check_batch_divides,
+    global_batch,
+    make_mesh,
+    maybe_initialize_distributed,
+    replicated,
+)
 from zoo.training.optim import make_optimizer
 from zoo.training.run import RunSpec, build_run
 from zoo.training.state import create_state
@@ -54,7 +59,8 @@ class Trainer:
         self.task = task = self.built.task
         self.mesh = make_mesh(devices)
         check_batch_divides(cfg.batch_size, self.mesh)
-        self.tx, self.schedule = make_optimizer(cfg)
+        # A family whose update is not one loss (the GAN) brings its own optimizer and step.
+        self.tx, self.schedule = getattr(task, "make_optimizer", make_optimizer)(cfg)
         repl = replicated(self.mesh)
         self.init_rng, self.rng = jax.random.split(jax.random.key(cfg.seed))
         init = lambda rng: create_state(task.init_params, self.tx, rng)
@@ -66,7 +72,10 @@ class Trainer:
         self._init = jax.jit(init, out_shardings=self.state_sharding)
         data = batch_sharding(self.mesh)
         self.traces = 0  # how many times the train step was traced (compiled): 1 in a healthy run
-        step_fn = make_train_step(task.loss, self.tx, self.schedule)
+        if hasattr(task, "make_train_step"):
+            step_fn = task.make_train_step(self.tx, self.schedule)
+        else:
+            step_fn = make_train_step(task.loss, self.tx, self.schedule)
 
         def counted_step(state, batch, rng):
             self.traces += 1
@@ -84,16 +93,19 @@ class Trainer:
     def initial_state(self):
         return self._init(self.init_rng)
 
-    def evaluate(self, params, split_name: str) -> dict[str, float]:
-        """Metrics over every token of a split (exact: sums over all windows, then divided)."""
-        if split_name not in self._eval_cache:
+    def evaluate(self, params, split_name: str, whole: bool = False) -> dict[str, float]:
+        """Metrics over every token of a split (exact: sums over all windows, then divided);
+        the first ``train.eval_max_pieces`` pieces only unless ``whole``."""
+        key = (split_name, whole)
+        if key not in self._eval_cache:
             split = self.built.data.split(split_name)
             if len(split) == 0:
                 raise ZooError(f"the {split_name} split of {self.built.spec.data} is empty")
-            self._eval_cache[split_name] = self.task.eval_batches(split, self.cfg.batch_size)
+            limit = None if whole else self.cfg.eval_max_pieces
+            self._eval_cache[key] = self.task.eval_batches(split, self.cfg.batch_size, limit)
         n, p = jax.process_count(), jax.process_index()
         sums = None
-        for batch in self._eval_cache[split_name]:
+        for batch in self._eval_cache[key]:
             rows = len(next(iter(batch.values()))) // n
             local = {k: v[p * rows:(p + 1) * rows] for k, v in batch.items()}
             sums = _add(sums, self.eval_step(params, global_batch(local, self.mesh)))
@@ -150,7 +162,7 @@ def train_and_evaluate(workdir: Path, spec: RunSpec | None = None, *, progress: 
                                "or --set nonfinite=skip")
             skipped += 1
             return
-        window = _add(window, {k: m[k] for k in ("nll_sum", "correct_sum", "count")})
+        window = _add(window, {k: v for k, v in m.items() if k not in ("finite", "learning_rate")})
         summary["learning_rate"] = float(m["learning_rate"])
 
     def flush(step: int) -> None:
@@ -163,7 +175,8 @@ def train_and_evaluate(workdir: Path, spec: RunSpec | None = None, *, progress: 
                   "learning_rate": summary.get("learning_rate"), "skipped_nonfinite": skipped}
         metrics_log.write(record)
         summary["train"] = record
-        bar.set_postfix(loss=f"{record['nll']:.3f}", acc=f"{record['accuracy']:.2f}")
+        bar.set_postfix({k: f"{v:.3f}" for k, v in record.items()
+                         if k in ("nll", "accuracy", "critic_loss", "generator_loss")})
         window, window_start, window_steps = None, time.perf_counter(), 0
 
     pending = None
@@ -189,10 +202,11 @@ def train_and_evaluate(workdir: Path, spec: RunSpec | None = None, *, progress: 
                 record = {"step": step, "split": "valid", **valid}
                 metrics_log.write(record)
                 summary["valid"] = record
-                bar.write(f"step {step}: valid nll {valid['nll']:.4f} nats/event, "
-                          f"accuracy {valid['accuracy']:.3f}")
-                if valid["nll"] < best - 1e-6:
-                    best, evals_since_best = valid["nll"], 0
+                bar.write(f"step {step}: valid " + ", ".join(
+                    f"{k} {v:.4f}" for k, v in valid.items() if isinstance(v, float)))
+                score = valid.get("nll", valid.get("loss"))
+                if score is not None and score < best - 1e-6:
+                    best, evals_since_best = score, 0
                 else:
                     evals_since_best += 1
             if save_now:

@@ -31,4 +31,4 @@ def ngram_nll(train_split, eval_split, vocab_size: int, alpha: float = 1.0) -> d
     bi_logp = np.log(bi / bi.sum(axis=1, keepdims=True))
     n = max(len(ev_next), 1)
     return {"unigram": float(-uni_logp[ev_next].sum() / n),
-            "bigram": float(-bi_logp[ev_prev, ev_next].sum() / n), "events": int(len(ev_next))}
+            "bigram": float(-bi_logp[ev_prev, ev_next].sum() / n), "events": len(ev_next)}

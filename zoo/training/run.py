@@ -12,7 +12,7 @@ from pathlib import Path
 
 import zoo
 from zoo.errors import ZooError
-from zoo.models import build_model, get_preset
+from zoo.models import build_model, get_preset, model_module
 from zoo.training.config import apply_overrides
 
 RUN_FORMAT = 1
@@ -34,7 +34,7 @@ class RunSpec:
         tmp.replace(workdir / "run.json")
 
     @staticmethod
-    def load(workdir: Path) -> "RunSpec":
+    def load(workdir: Path) -> RunSpec:
         path = Path(workdir) / "run.json"
         if not path.exists():
             raise ZooError(f"{workdir} is not a run directory (no run.json); "
@@ -65,7 +65,6 @@ class BuiltRun:
 def build_run(spec: RunSpec) -> BuiltRun:
     """Rebuild the model, task and data of a run, checking they fit together."""
     from zoo.data.prepared import PreparedData
-    from zoo.training.lm_task import LanguageModelTask
 
     preset = get_preset(spec.model, spec.preset)
     configs = apply_overrides({"train": preset.train, "model": preset.model}, list(spec.overrides))
@@ -76,6 +75,6 @@ def build_run(spec: RunSpec) -> BuiltRun:
                        f"reads '{preset.codec}'; run `zoo prepare SOURCE --codec {preset.codec}`")
     preset = dataclasses.replace(preset, model=model_config)
     dtype = train.compute_dtype if train.compute_dtype != "float32" else None
-    model = build_model(preset, data.codec.vocab_size, dtype)
-    task = LanguageModelTask(model, data.codec, train)
+    model = build_model(spec.model, preset, data.codec.vocab_size, dtype)
+    task = model_module(spec.model).Task(model, data.codec, train)
     return BuiltRun(spec, preset, train, model.config, data, data.codec, model, task)
