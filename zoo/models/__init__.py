@@ -3,7 +3,7 @@
 Each model file (``zoo/models/<name>.py``) declares ``Model`` and ``Config`` (the flax module
 and its hyperparameters, usually imported from a family file such as ``lstm_lm``), ``Task`` (how
 the engine trains, samples and evaluates it), ``PRESETS`` (name -> Preset) and ``DEFAULT_PRESET``.
-A new model is one new file plus its name in MODEL_NAMES.
+A new model is one new file: the registry finds every file here that defines ``PRESETS``.
 
     from zoo.models import get_preset, build_model
     preset = get_preset("melody_rnn", "tiny")
@@ -14,13 +14,22 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from zoo.errors import ZooError
 from zoo.training.config import TrainConfig
 
-MODEL_NAMES = ("melody_rnn", "performance_rnn", "drums_rnn", "polyphony_rnn")
+
+def _model_files() -> tuple[str, ...]:
+    """Model files are the modules here that define PRESETS (family files hold networks only)."""
+    here = Path(__file__).parent
+    return tuple(sorted(p.stem for p in here.glob("*.py")
+                        if not p.stem.startswith("_") and "\nPRESETS = " in p.read_text()))
+
+
+MODEL_NAMES = _model_files()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -7,9 +7,11 @@ The embedded corpora have no drums: prepare your own MIDI folder (`zoo prepare m
 """
 
 from zoo.models import Preset
-from zoo.models.lstm_lm import Config
+from zoo.models.lstm_lm import Config, LstmLM
 from zoo.training.config import TrainConfig
-from zoo.training.lm_task import LanguageModelTask as Task  # noqa: F401
+from zoo.training.lm_task import LanguageModelTask
+
+Model, Task = LstmLM, LanguageModelTask
 
 DEFAULT_PRESET = "drum_kit"
 

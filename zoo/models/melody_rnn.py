@@ -6,9 +6,11 @@ tiny:      zoo train melody_rnn --preset tiny        # the CPU demo (make demo):
 """
 
 from zoo.models import Preset
-from zoo.models.lstm_lm import Config
+from zoo.models.lstm_lm import Config, LstmLM
 from zoo.training.config import TrainConfig
-from zoo.training.lm_task import LanguageModelTask as Task  # noqa: F401
+from zoo.training.lm_task import LanguageModelTask
+
+Model, Task = LstmLM, LanguageModelTask
 
 DEFAULT_PRESET = "basic"
 _TRAIN = TrainConfig(batch_size=128, seq_len=256, learning_rate=1e-3, clip_norm=5.0)

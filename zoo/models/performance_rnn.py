@@ -7,9 +7,11 @@ Data: 32-512 events per window; augmentation: time stretch 0.95-1.05, transpose 
 """
 
 from zoo.models import Preset
-from zoo.models.lstm_lm import Config
+from zoo.models.lstm_lm import Config, LstmLM
 from zoo.training.config import TrainConfig
-from zoo.training.lm_task import LanguageModelTask as Task  # noqa: F401
+from zoo.training.lm_task import LanguageModelTask
+
+Model, Task = LstmLM, LanguageModelTask
 
 DEFAULT_PRESET = "with_velocity"
 

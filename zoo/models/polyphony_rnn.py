@@ -6,9 +6,11 @@ tiny:    zoo train polyphony_rnn --preset tiny
 """
 
 from zoo.models import Preset
-from zoo.models.lstm_lm import Config
+from zoo.models.lstm_lm import Config, LstmLM
 from zoo.training.config import TrainConfig
-from zoo.training.lm_task import LanguageModelTask as Task  # noqa: F401
+from zoo.training.lm_task import LanguageModelTask
+
+Model, Task = LstmLM, LanguageModelTask
 
 DEFAULT_PRESET = "default"
 
