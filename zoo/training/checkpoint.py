@@ -49,11 +49,40 @@ class Checkpoints:
         try:
             out = self._manager.restore(step, args=ocp.args.Composite(
                 state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()))
-        except (ValueError, KeyError, TypeError) as e:
-            raise ZooError(f"checkpoint {step} in {self.directory} does not fit this model "
-                           f"({str(e).splitlines()[0][:200]})") from None
+        except Exception as e:  # orbax and tensorstore raise many types for a bad checkpoint
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            raise ZooError(f"checkpoint {step} in {self.directory} cannot be restored for this "
+                           f"model: it is damaged or from another model or codec ({first})"
+                           ) from None
         rng = jax.random.wrap_key_data(np.asarray(out.meta["rng"], np.uint32))
         return out.state, rng, out.meta["data"]
+
+    def restore_latest(self, abstract_state, echo=print):
+        """Restore the newest checkpoint that reads back, going to older ones past a damaged one.
+        -> (step, state, rng, data state), or None when there is no checkpoint."""
+        first_error = None
+        for step in sorted(self.all_steps(), reverse=True):
+            try:
+                return (step, *self.restore(step, abstract_state))
+            except ZooError as e:
+                first_error = first_error or e
+                moved = self._set_aside(step)
+                echo(f"warning: {e}; moved it to {moved.name} and trying the previous checkpoint")
+        if first_error is not None:
+            raise first_error
+        return None
+
+    def _set_aside(self, step: int) -> Path:
+        """Rename an unreadable step out of orbax's sight (kept for inspection, never deleted),
+        so training can save that step again."""
+        target = self.directory / f"{step}.unreadable"
+        n = 1
+        while target.exists():
+            n += 1
+            target = self.directory / f"{step}.unreadable-{n}"
+        (self.directory / str(step)).rename(target)
+        self._manager.reload()
+        return target
 
     def wait(self) -> None:
         self._manager.wait_until_finished()

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from zoo.data.batches import Augment, TrainBatches, eval_batches
+from zoo.errors import ZooError
 from zoo.sampling.autoregressive import sample
 from zoo.training.config import TrainConfig
 from zoo.training.ngram_baselines import ngram_nll
@@ -76,6 +77,11 @@ class LanguageModelTask:
     def generate(self, params, num: int, steps: int, prefix_ids, rng, *, temperature=1.0,
                  top_k=0, top_p=1.0) -> list:
         """``num`` pieces continuing ``prefix_ids`` (END first) by up to ``steps`` events."""
+        limit = getattr(self.model, "max_length", None)  # e.g. absolute positions' table size
+        if limit is not None and len(prefix_ids) + steps > limit:
+            raise ZooError(f"this model holds at most {limit} events: the primer takes "
+                           f"{len(prefix_ids)}, so ask for at most "
+                           f"{max(limit - len(prefix_ids), 0)} steps")
         primer_BxP = jnp.asarray(np.tile(np.asarray(prefix_ids, np.int32), (num, 1)))
         ids = sample(self.model, params, primer_BxP, rng, num_steps=steps,
                      temperature=temperature, top_k=top_k, top_p=top_p)

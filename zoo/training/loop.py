@@ -26,7 +26,7 @@ from zoo.training.mesh import (
     replicated,
 )
 from zoo.training.optim import make_optimizer
-from zoo.training.run import RunSpec, build_run
+from zoo.training.run import RunSpec, build_run, ensure_writable
 from zoo.training.state import create_state
 from zoo.training.steps import make_eval_step, make_train_step
 
@@ -129,16 +129,18 @@ def train_and_evaluate(workdir: Path, spec: RunSpec | None = None, *, progress: 
         if (old.model, old.preset) != (spec.model, spec.preset):
             raise ZooError(f"{workdir} holds a {old.model} --preset {old.preset} run; "
                            f"use another --workdir for {spec.model} --preset {spec.preset}")
+    ensure_writable(workdir)
     trainer = Trainer(workdir, spec, devices)
-    spec.save(workdir)
+    if jax.process_index() == 0:
+        spec.save(workdir)
     cfg = trainer.cfg
     ckpt = Checkpoints(workdir / "checkpoints", cfg.keep_checkpoints)
     rng = trainer.rng
-    start = ckpt.latest_step()
-    if start is None:
+    restored = ckpt.restore_latest(trainer.abstract_state, echo)
+    if restored is None:
         state, start = trainer.initial_state(), 0
     else:
-        state, rng, data_state = ckpt.restore(start, trainer.abstract_state)
+        _, state, rng, data_state = restored
         start = int(data_state["next_batch"])
         echo(f"resuming {workdir} from step {start}")
     end = cfg.steps if stop_at is None else min(stop_at, cfg.steps)
@@ -236,10 +238,10 @@ def load_trained(workdir: Path) -> tuple[Trainer, object, int]:
     trainer = Trainer(workdir, RunSpec.load(workdir))
     ckpt = Checkpoints(workdir / "checkpoints", trainer.cfg.keep_checkpoints)
     try:
-        step = ckpt.latest_step()
-        if step is None:
-            raise ZooError(f"{workdir} has no checkpoint yet; run `zoo train --workdir {workdir}`")
-        state, _, _ = ckpt.restore(step, trainer.abstract_state)
+        restored = ckpt.restore_latest(trainer.abstract_state)
     finally:
         ckpt.close()
+    if restored is None:
+        raise ZooError(f"{workdir} has no checkpoint yet; run `zoo train --workdir {workdir}`")
+    step, state, _, _ = restored
     return trainer, state, step

@@ -21,9 +21,11 @@ from zoo.errors import ZooError
 def maybe_initialize_distributed() -> None:
     """Join a multi-process job when launched as one (JAX_COORDINATOR_ADDRESS or a cluster
     environment such as SLURM or a TPU pod slice that jax.distributed detects); no-op otherwise."""
-    if jax.distributed.is_initialized() if hasattr(jax.distributed, "is_initialized") else False:
+    if jax.distributed.is_initialized():
         return
     if os.environ.get("JAX_COORDINATOR_ADDRESS"):
+        # CPU processes (tests, CPU clusters) need a collectives backend; GPUs and TPUs ignore it.
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
         jax.distributed.initialize(
             coordinator_address=os.environ["JAX_COORDINATOR_ADDRESS"],
             num_processes=int(os.environ["JAX_NUM_PROCESSES"]),

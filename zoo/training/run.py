@@ -18,6 +18,17 @@ from zoo.training.config import apply_overrides
 RUN_FORMAT = 1
 
 
+def ensure_writable(workdir: Path) -> None:
+    """Fail early, in one line, when the run directory cannot be created or written."""
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+        probe = workdir / ".write-test"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as e:
+        raise ZooError(f"cannot write run directory {workdir}: {e.strerror or e}") from None
+
+
 @dataclasses.dataclass(frozen=True)
 class RunSpec:
     model: str

@@ -1,0 +1,341 @@
+"""The MusicVAE task: ELBO training on fixed windows, sampling from the prior, interpolation, and
+the reconstruction report; plus a plain Python API for notebooks.
+
+Loss per window, in nats (Magenta's MusicVAE):
+
+    recon = sum_t -log p(x_t | x_<t, z),  z ~ q(z|x)
+    KL    = KL(N(mu, sigma^2) || N(0, I))
+    loss  = recon + beta * max(KL - free_bits * ln 2, 0),  beta = (1 - beta_rate ** step) * max_beta
+
+averaged over the windows of the global batch. Evaluation (no step) uses the fully annealed
+beta = max_beta and teacher forcing; ELBO = -(recon + KL) per window.
+
+Metrics travel as sums plus counts: ``recon_sum``, ``correct_sum`` and ``tokens`` (steps),
+``kl_sum``, ``kl_cost_sum``, ``objective_sum``, ``beta_sum``, ``sample_prob_sum`` and ``windows``.
+
+Notebook API (ids in, ids out; NoteSequences at the edges):
+
+    from zoo.training import vae_task as vae
+    task, params = vae.load("runs/music_vae-tiny")
+    ids = vae.sample(task, params, 4, jax.random.key(0), temperature=0.5)     # (4, T)
+    mu, sigma = vae.encode(task, params, [ns_a, ns_b])
+    ids = vae.interpolate(task, params, ns_a, ns_b, 8, jax.random.key(1))      # (8, T)
+    ns = vae.to_note_sequence(task.codec, ids)                                 # steps in order
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import jax
+import jax.numpy as jnp
+import note_seq
+import numpy as np
+
+from zoo.codecs import END
+from zoo.codecs.base import without_corpus_filters
+from zoo.data.window_batches import (
+    STEPS_PER_BAR,
+    WindowBatches,
+    WindowSpec,
+    check_codec,
+    eval_window_batches,
+    window_of,
+)
+from zoo.errors import SkipPiece, ZooError
+from zoo.training.config import TrainConfig
+from zoo.training.steps import make_train_step as make_engine_step
+
+LN2 = math.log(2.0)
+
+
+# ---------------------------------------------------------------- the loss terms
+
+def kl_divergence(mu_BxZ, sigma_BxZ):
+    """KL(N(mu, diag sigma^2) || N(0, I)) per row, nats: 0.5 sum(mu^2 + sigma^2 - 1 - ln sigma^2)."""
+    return 0.5 * jnp.sum(mu_BxZ ** 2 + sigma_BxZ ** 2 - 1.0 - 2.0 * jnp.log(sigma_BxZ), axis=-1)
+
+
+def kl_cost(kl_B, free_bits: float):
+    """The KL term the loss pays: nats above the free bits, max(KL - free_bits ln 2, 0)."""
+    return jnp.maximum(kl_B - free_bits * LN2, 0.0)
+
+
+def beta_at(step, max_beta: float, beta_rate: float):
+    """KL weight annealed as Magenta: (1 - beta_rate ** step) * max_beta."""
+    return (1.0 - jnp.power(beta_rate, jnp.asarray(step, jnp.float32))) * max_beta
+
+
+def sampling_probability(step, schedule: str, rate: float):
+    """Scheduled sampling: the chance of feeding the model's own sample instead of the truth."""
+    if schedule == "constant":
+        return jnp.float32(rate)
+    if schedule == "inverse_sigmoid":
+        return 1.0 - rate / (rate + jnp.exp(jnp.asarray(step, jnp.float32) / rate))
+    raise ZooError(f"unknown sampling_schedule '{schedule}'; use constant or inverse_sigmoid")
+
+
+def slerp(a_Z, b_Z, t: float):
+    """Spherical interpolation from a (t = 0) to b (t = 1); linear when a and b are parallel."""
+    a, b = np.asarray(a_Z, np.float64), np.asarray(b_Z, np.float64)
+    cos = np.dot(a, b) / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12)
+    omega = np.arccos(np.clip(cos, -1.0, 1.0))
+    if omega < 1e-6:
+        return ((1 - t) * a + t * b).astype(np.float32)
+    return ((np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)).astype(
+        np.float32)
+
+
+def summarize(sums: dict) -> dict[str, float]:
+    """Metric sums (over batches and steps) -> means: per window (loss, elbo, kl) or per step."""
+    windows = max(float(sums["windows"]), 1.0)
+    tokens = max(float(sums["tokens"]), 1.0)
+    kl = float(sums["kl_sum"]) / windows
+    return {
+        "loss": float(sums["objective_sum"]) / windows,
+        "elbo": -(float(sums["recon_sum"]) + float(sums["kl_sum"])) / windows,
+        "recon_nll": float(sums["recon_sum"]) / tokens,
+        "accuracy": float(sums["correct_sum"]) / tokens,
+        "kl": kl,
+        "kl_bits": kl / LN2,
+        "beta": float(sums["beta_sum"]) / windows,
+        "sample_prob": float(sums["sample_prob_sum"]) / windows,
+        "windows": int(sums["windows"]),
+    }
+
+
+# ---------------------------------------------------------------- jitted decoding
+
+@functools.partial(jax.jit, static_argnames=("model", "top_k"))
+def _decode(model, params, z_BxZ, rng, temperature, top_k: int, top_p):
+    return model.apply({"params": params}, z_BxZ, temperature, top_k, top_p,
+                       method="decode", rngs={"sampling": rng})
+
+
+@functools.partial(jax.jit, static_argnames=("model", "num", "top_k"))
+def _sample_prior(model, params, num: int, rng, temperature, top_k: int, top_p):
+    """z ~ N(0, I) drawn inside jit, then decoded."""
+    z = jax.random.normal(jax.random.fold_in(rng, 0), (num, model.config.z_size))
+    return _decode(model, params, z, jax.random.fold_in(rng, 1), temperature, top_k, top_p)
+
+
+@functools.partial(jax.jit, static_argnames=("model",))
+def _encode(model, params, ids_BxT):
+    return model.apply({"params": params}, ids_BxT, method="encode")
+
+
+@functools.partial(jax.jit, static_argnames=("model", "greedy"))
+def _free_running_correct(model, params, batch, rng, greedy: bool):
+    """Per-step token matches of free-running reconstructions, summed over real rows.
+    greedy: z = mean, argmax tokens. Otherwise Magenta's sampled evaluation: z ~ q(z|x),
+    tokens drawn at temperature 1."""
+    ids = batch["tokens"]
+    mu, sigma = model.apply({"params": params}, ids, method="encode")
+    z = mu if greedy else mu + sigma * jax.random.normal(jax.random.fold_in(rng, 0), mu.shape)
+    out = model.apply({"params": params}, z, 0.0 if greedy else 1.0, 0, 1.0, method="decode",
+                      rngs={"sampling": jax.random.fold_in(rng, 1)})
+    return jnp.sum((out == ids) * batch["mask"][:, None])
+
+
+# ---------------------------------------------------------------- the task
+
+class VAETask:
+    """Binds a MusicVAE (zoo/models/music_vae_nets.py) to the engine: the ELBO loss with beta
+    annealing and scheduled sampling (its own train step, since both depend on the step),
+    window batches, sampling from the prior, interpolation and the reconstruction report."""
+
+    def __init__(self, model, codec, train_cfg: TrainConfig):
+        check_codec(codec)
+        self.model, self.codec, self.cfg = model, codec, train_cfg
+        c = model.config
+        if c.steps_per_bar != STEPS_PER_BAR:
+            raise ZooError(f"the melody and drums codecs have {STEPS_PER_BAR} steps per bar, "
+                           f"not {c.steps_per_bar}")
+        sampling_probability(0, c.sampling_schedule, c.sampling_rate)  # validates the schedule
+        self.spec = WindowSpec(c.num_steps, c.stride_bars * STEPS_PER_BAR, c.max_rest_fraction)
+
+    @property
+    def window_steps(self) -> int:
+        return self.model.config.num_steps
+
+    @property
+    def _scheduled(self) -> bool:
+        c = self.model.config
+        return not (c.sampling_schedule == "constant" and c.sampling_rate == 0)
+
+    def init_params(self, rng):
+        ids = jnp.full((1, self.window_steps), 2, jnp.int32)
+        k = jax.random.split(rng, 3)
+        return self.model.init({"params": k[0], "latent": k[1], "sampling": k[2]}, ids)["params"]
+
+    def loss(self, params, batch, rng, train: bool, step=None):
+        """(mean objective per window, metric sums). ``step`` None: evaluation (beta = max_beta,
+        teacher forcing)."""
+        c = self.model.config
+        ids, mask_B = batch["tokens"], batch["mask"]
+        if step is None:
+            beta, p = jnp.float32(c.max_beta), None
+        else:
+            beta = beta_at(step, c.max_beta, c.beta_rate)
+            p = sampling_probability(step, c.sampling_schedule, c.sampling_rate)
+        latent, sampling = jax.random.split(rng)
+        logits, mu, sigma = self.model.apply(
+            {"params": params}, ids, p if (train and self._scheduled) else None,
+            rngs={"latent": latent, "sampling": sampling})
+        logp = jax.nn.log_softmax(logits)
+        nll_BxT = -jnp.take_along_axis(logp, ids[..., None], axis=-1)[..., 0]
+        recon_B = nll_BxT.sum(-1)
+        kl_B = kl_divergence(mu, sigma)
+        cost_B = kl_cost(kl_B, c.free_bits)
+        objective_B = recon_B + beta * cost_B
+        windows = mask_B.sum()
+        sums = {
+            "recon_sum": jnp.sum(recon_B * mask_B),
+            "correct_sum": jnp.sum((jnp.argmax(logits, -1) == ids) * mask_B[:, None]),
+            "tokens": windows * ids.shape[1],
+            "kl_sum": jnp.sum(kl_B * mask_B),
+            "kl_cost_sum": jnp.sum(cost_B * mask_B),
+            "objective_sum": jnp.sum(objective_B * mask_B),
+            "beta_sum": beta * windows,
+            "sample_prob_sum": (0.0 if p is None or not train else p) * windows,
+            "windows": windows,
+        }
+        return sums["objective_sum"] / jnp.maximum(windows, 1.0), sums
+
+    def make_train_step(self, tx, schedule):
+        """The engine's step, with the loss told the step (for beta and scheduled sampling)."""
+        def train_step(state, batch, rng):
+            loss_fn = lambda p, b, r, train: self.loss(p, b, r, train, step=state.step)
+            return make_engine_step(loss_fn, tx, schedule)(state, batch, rng)
+
+        return train_step
+
+    def train_batches(self, split, process_index: int, process_count: int) -> WindowBatches:
+        c = self.cfg
+        return WindowBatches(split, self.codec, self.spec, c.batch_size, c.seed, c.transpose,
+                             process_index, process_count)
+
+    def eval_batches(self, split, batch_size: int, max_pieces: int | None = None):
+        batches = eval_window_batches(split, self.codec, self.spec, batch_size, max_pieces)
+        if not batches:
+            raise ZooError(f"the {split.name} split has no window of "
+                           f"{self.window_steps // STEPS_PER_BAR} bars to evaluate")
+        return batches
+
+    summarize = staticmethod(summarize)
+
+    def generate(self, params, num: int, steps: int, prefix_ids, rng, *, temperature=0.5,
+                 top_k=0, top_p=1.0) -> list:
+        """``num`` windows decoded from z ~ N(0, I) (inside jit), one NoteSequence each."""
+        if len(prefix_ids) > 1 or (len(prefix_ids) == 1 and prefix_ids[0] != END):
+            raise ZooError("MusicVAE samples z from the prior and takes no primer; to start from "
+                           "a piece, use `zoo interpolate`")
+        if steps not in (self.window_steps, self.cfg.seq_len):
+            raise ZooError(f"this MusicVAE decodes windows of {self.window_steps} steps; "
+                           f"--steps must be {self.window_steps}")
+        ids = sample(self, params, num, rng, temperature=temperature, top_k=top_k, top_p=top_p)
+        return [self.codec.decode(row) for row in ids]
+
+    def interpolate(self, params, ns_a, ns_b, steps: int, rng, temperature=0.5):
+        """One NoteSequence: the decodings of ``steps`` points of the slerp from a to b, in order."""
+        ids = interpolate(self, params, ns_a, ns_b, steps, rng, temperature=temperature)
+        return to_note_sequence(self.codec, ids)
+
+    def report(self, trainer, state, splits) -> dict:
+        """Per split: teacher-forced reconstruction (accuracy, NLL per step), free-running
+        accuracy (sampled as Magenta's evaluation, and greedy from the posterior mean), KL and
+        ELBO per window, on every non-overlapping window of the whole split."""
+        data = trainer.built.data
+        rows = {}
+        for split in splits:
+            if len(data.split(split)) == 0:
+                continue
+            m = trainer.evaluate(state.params, split, whole=True)
+            batches = self.eval_batches(data.split(split), self.cfg.batch_size)
+            for name, greedy in (("sampled_accuracy", False), ("greedy_accuracy", True)):
+                correct = sum(float(_free_running_correct(
+                    self.model, state.params, b, jax.random.key(i), greedy))
+                    for i, b in enumerate(batches))
+                m[name] = correct / max(m["windows"] * self.window_steps, 1)
+            rows[split] = m
+        lines = [f"{'split':<6} {'windows':>8} {'teacher-forced':>14} {'sampled':>8} "
+                 f"{'greedy':>7} {'NLL/step':>9} {'KL nats':>8} {'KL bits':>8} {'ELBO':>9}"]
+        for split, m in rows.items():
+            lines.append(f"{split:<6} {m['windows']:>8} {m['accuracy']:>14.4f} "
+                         f"{m['sampled_accuracy']:>8.4f} {m['greedy_accuracy']:>7.4f} "
+                         f"{m['recon_nll']:>9.4f} {m['kl']:>8.2f} {m['kl_bits']:>8.2f} "
+                         f"{m['elbo']:>9.2f}")
+        lines.append("accuracy: per-step token accuracy of reconstructions; sampled: z ~ q(z|x), "
+                     "tokens at temperature 1; greedy: z = mean, argmax; KL and ELBO per window")
+        return {"splits": rows, "table": lines}
+
+
+# ---------------------------------------------------------------- notebook API
+
+def load(workdir) -> tuple[VAETask, dict]:
+    """(task, params) of the trained MusicVAE run in ``workdir`` at its latest checkpoint."""
+    from pathlib import Path
+
+    from zoo.training.loop import load_trained
+
+    trainer, state, _ = load_trained(Path(workdir))
+    if not isinstance(trainer.task, VAETask):
+        raise ZooError(f"{workdir} holds a {trainer.built.spec.model} run, not a MusicVAE")
+    return trainer.task, jax.device_get(state.params)
+
+
+def windows(task: VAETask, pieces) -> np.ndarray:
+    """int32 (N, T): the first window of each piece (a NoteSequence or an id array), padded with
+    rest if shorter. NoteSequences are encoded without the corpus filters (a 2-bar phrase is fine);
+    the codec drops leading whole bars of rest."""
+    codec = without_corpus_filters(task.codec)
+    rows = []
+    for piece in pieces:
+        if isinstance(piece, note_seq.NoteSequence):
+            try:
+                piece = codec.encode(piece)
+            except SkipPiece as e:
+                raise ZooError(f"cannot encode a piece with codec {codec.name}: {e.reason}"
+                               ) from None
+        rows.append(window_of(piece, task.codec, task.window_steps))
+    return np.stack(rows).astype(np.int32)
+
+
+def encode(task: VAETask, params, pieces) -> tuple[np.ndarray, np.ndarray]:
+    """(mu_NxZ, sigma_NxZ) of q(z|x) for each piece's first window."""
+    mu, sigma = _encode(task.model, params, jnp.asarray(windows(task, pieces)))
+    return np.asarray(mu), np.asarray(sigma)
+
+
+def decode(task: VAETask, params, z_NxZ, rng, *, temperature=0.5, top_k=0, top_p=1.0
+           ) -> np.ndarray:
+    """int32 (N, T): windows decoded from z (temperature 0: argmax)."""
+    z = jnp.asarray(z_NxZ, jnp.float32)
+    return np.asarray(_decode(task.model, params, z, rng, temperature, top_k, top_p))
+
+
+def sample(task: VAETask, params, num: int, rng, *, temperature=0.5, top_k=0, top_p=1.0
+           ) -> np.ndarray:
+    """int32 (num, T): windows decoded from z ~ N(0, I)."""
+    if num < 1:
+        raise ZooError(f"--num must be at least 1, not {num}")
+    return np.asarray(_sample_prior(task.model, params, num, rng, temperature,
+                                    top_k, top_p))
+
+
+def interpolate(task: VAETask, params, a, b, steps: int, rng, *, temperature=0.5) -> np.ndarray:
+    """int32 (steps, T): decodings of slerp(mu_a, mu_b, t) for t = 0, 1/(steps-1), ..., 1."""
+    if steps < 2:
+        raise ZooError(f"--steps must be at least 2 (the two ends), not {steps}")
+    mu, _ = encode(task, params, [a, b])
+    z = np.stack([slerp(mu[0], mu[1], i / (steps - 1)) for i in range(steps)])
+    return decode(task, params, z, rng, temperature=temperature)
+
+
+def to_note_sequence(codec, ids_NxT) -> note_seq.NoteSequence:
+    """One NoteSequence of the windows one after the other (each lasts T sixteenths)."""
+    ids_NxT = np.asarray(ids_NxT)
+    seconds = ids_NxT.shape[1] * 60.0 / codec.qpm / 4
+    pieces = [codec.decode(row) for row in ids_NxT]
+    return note_seq.sequences_lib.concatenate_sequences(pieces, [seconds] * len(pieces))
