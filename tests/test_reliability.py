@@ -158,3 +158,24 @@ def test_two_processes_equal_one_process_with_four_devices(chorale_melodies, tmp
         for path, value in leaves:
             np.testing.assert_allclose(got[jax.tree_util.keystr(path)], value, rtol=2e-4,
                                        atol=2e-5)
+
+
+def test_full_disk_gives_one_line_and_no_corrupt_checkpoint(chorale_melodies, tmp_path):
+    import resource
+
+    def small_files():  # a file-size limit makes every large write fail as on a full disk
+        resource.setrlimit(resource.RLIMIT_FSIZE, (40 * 1024, 40 * 1024))
+
+    wd = tmp_path / "run"
+    result = subprocess.run(_zoo_train(chorale_melodies, wd, *SMALL, "steps=4",
+                                       "checkpoint_every=2"),
+                            cwd=ROOT, capture_output=True, text=True, timeout=300,
+                            preexec_fn=small_files)
+    assert result.returncode == 2, result.stderr[-2000:]
+    err = result.stderr.strip().splitlines()
+    assert len(err) == 1 and "is the disk full?" in err[0], result.stderr[-2000:]
+    from zoo.training.checkpoint import Checkpoints
+
+    ckpt = Checkpoints(wd / "checkpoints")
+    assert ckpt.all_steps() == []  # the unfinished step is never listed as a checkpoint
+    ckpt.close()

@@ -1,5 +1,3 @@
-import sys
+from zoo.cli import entry
 
-from zoo.cli import main
-
-sys.exit(main())
+entry()

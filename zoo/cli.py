@@ -77,7 +77,8 @@ def cmd_train(args) -> int:
     valid = summary.get("valid", {})
     print(f"trained {args.model}/{preset_name} to step {summary['step']} in {workdir}"
           + (f": valid NLL {valid['nll']:.4f} nats/event, accuracy {valid['accuracy']:.3f}"
-             if valid else ""))
+             if "nll" in valid else f": valid loss {valid['loss']:.4f}" if "loss" in valid
+             else ""))
     return 0
 
 
@@ -218,6 +219,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import logging
+
+    # orbax logs a failed background write with a traceback; the CLI reports it in one line.
+    logging.getLogger("absl").setLevel(logging.CRITICAL)
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
@@ -230,5 +235,17 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def entry() -> None:
+    """The console script. After a failed command, the one-line error has been printed: noise
+    from library threads shutting down (orbax's writers after a failed save) is silenced."""
+    import os
+
+    code = main()
+    if code:
+        sys.stderr.flush()
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - lives until the process exits
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -8,6 +8,7 @@ step is never listed and restore falls back to the previous complete one.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import jax
@@ -37,12 +38,23 @@ class Checkpoints:
 
     def save(self, step: int, state, rng: jax.Array, data_state: dict) -> None:
         meta = {"rng": np.asarray(jax.random.key_data(rng)).tolist(), "data": data_state}
-        try:
+        with self._writing(step):
             self._manager.save(step, args=ocp.args.Composite(
                 state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)), force=True)
-        except OSError as e:
-            raise ZooError(f"cannot write checkpoint {step} in {self.directory}: "
-                           f"{e.strerror or e}") from None
+
+    @contextlib.contextmanager
+    def _writing(self, step: int | None):
+        """A failed write (full disk, lost permissions) ends as one line; the unfinished step
+        stays a temporary directory that orbax never lists, so the previous one is used."""
+        try:
+            yield
+        except ZooError:
+            raise
+        except Exception as e:  # orbax/tensorstore raise ValueError, OSError, ... for I/O errors
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            during = "" if step is None else f" (saving step {step})"
+            raise ZooError(f"cannot write checkpoints in {self.directory}{during}; is the disk "
+                           f"full? ...{first[-160:]}; earlier checkpoints are kept") from None
 
     def restore(self, step: int, abstract_state):
         """-> (state placed like ``abstract_state``, rng key, data state)."""
@@ -85,8 +97,10 @@ class Checkpoints:
         return target
 
     def wait(self) -> None:
-        self._manager.wait_until_finished()
+        with self._writing(None):
+            self._manager.wait_until_finished()
 
     def close(self) -> None:
-        self._manager.wait_until_finished()
-        self._manager.close()
+        with self._writing(None):
+            self._manager.wait_until_finished()
+            self._manager.close()
