@@ -19,8 +19,9 @@ from zoo.errors import ZooError
 
 
 def maybe_initialize_distributed() -> None:
-    """Join a multi-process job when launched as one (JAX_COORDINATOR_ADDRESS or a cluster
-    environment such as SLURM or a TPU pod slice that jax.distributed detects); no-op otherwise."""
+    """Join a multi-process job when launched as one, with no code change: explicitly through
+    JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES / JAX_PROCESS_ID, or by jax.distributed's own
+    detection under SLURM (several tasks) or on a multi-worker TPU pod slice. No-op otherwise."""
     if jax.distributed.is_initialized():
         return
     if os.environ.get("JAX_COORDINATOR_ADDRESS"):
@@ -31,6 +32,9 @@ def maybe_initialize_distributed() -> None:
             num_processes=int(os.environ["JAX_NUM_PROCESSES"]),
             process_id=int(os.environ["JAX_PROCESS_ID"]),
         )
+    elif (int(os.environ.get("SLURM_NTASKS", "1")) > 1
+          or len(os.environ.get("TPU_WORKER_HOSTNAMES", "").split(",")) > 1):
+        jax.distributed.initialize()
 
 
 def make_mesh(devices=None) -> jax.sharding.Mesh:
