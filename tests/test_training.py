@@ -110,3 +110,18 @@ def test_batch_must_divide_over_devices(chorale_melodies, tmp_path):
     with pytest.raises(ZooError, match="does not divide over 8 devices"):
         train_and_evaluate(tmp_path / "r", _spec(chorale_melodies, "batch_size=12"),
                            progress=False)
+
+
+def test_early_stopping_on_valid_nll(chorale_melodies, tmp_path):
+    spec = _spec(chorale_melodies, "steps=20", "eval_every=2", "early_stopping_patience=1",
+                 "learning_rate=0")
+    out = train_and_evaluate(tmp_path / "run", spec, progress=False, echo=lambda s: None)
+    assert out["step"] == 4  # best at the first evaluation, no better one at the second
+
+
+def test_bfloat16_compute_trains(chorale_melodies, tmp_path):
+    out = train_and_evaluate(tmp_path / "run", _spec(chorale_melodies, "steps=4",
+                                                     "compute_dtype=bfloat16"), progress=False)
+    params = _params(out)
+    assert all(x.dtype == np.float32 for x in jax.tree.leaves(params))
+    assert np.isfinite(out["valid"]["nll"])
