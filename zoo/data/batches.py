@@ -107,11 +107,16 @@ class TrainBatches:
 
 def eval_batches(split, seq_len: int, batch_size: int, max_pieces: int | None = None
                  ) -> list[dict[str, np.ndarray]]:
-    """Every token of every piece exactly once: each ``[END] + t + [END]`` is cut into windows of
+    """Every token of every piece (or of ``max_pieces`` evenly spaced ones) exactly once: each
+    ``[END] + t + [END]`` is cut into windows of
     ``seq_len + 1`` overlapping by one token (state is reset at each window), and the windows are
     packed into batches of ``batch_size`` rows, the last one padded with masked rows."""
     windows = []
-    for i in range(len(split) if max_pieces is None else min(max_pieces, len(split))):
+    pieces = np.arange(len(split))
+    if max_pieces is not None and max_pieces < len(split):
+        # evenly spaced over the split, which is in input order (one book after another)
+        pieces = np.unique(np.linspace(0, len(split) - 1, max_pieces).round().astype(int))
+    for i in pieces:
         seq = with_end_symbols(split[i])
         for start in range(0, len(seq) - 1, seq_len):
             w = np.full(seq_len + 1, PAD, np.int32)

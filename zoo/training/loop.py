@@ -9,6 +9,7 @@ stopped at a checkpoint and resumed ends with exactly the parameters of an unint
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -148,7 +149,8 @@ def train_and_evaluate(workdir: Path, spec: RunSpec | None = None, *, progress: 
     batches = trainer.task.train_batches(trainer.built.data.split("train"),
                                          jax.process_index(), jax.process_count()).iterate(start)
     bar = tqdm(total=cfg.steps, initial=start, disable=not progress or jax.process_index() != 0,
-               desc=f"{spec.model}/{spec.preset}", unit="step", dynamic_ncols=True)
+               desc=f"{spec.model}/{spec.preset}", unit="step", dynamic_ncols=True,
+               mininterval=0.5 if sys.stderr.isatty() else 30.0)  # a log file gets few lines
     window, window_start, window_steps, skipped = None, time.perf_counter(), 0, 0
     best, evals_since_best = float("inf"), 0
     summary: dict = {}
