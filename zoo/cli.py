@@ -99,6 +99,9 @@ def cmd_eval(args) -> int:
 
     trainer, state, step = load_trained(Path(args.workdir))
     spec = trainer.built.spec
+    reported = getattr(trainer.task, "metrics", ("nll",))
+    if args.metric and args.metric not in reported:
+        raise ZooError(f"{spec.model} reports {', '.join(reported)}, not '{args.metric}'")
     report = trainer.task.report(trainer, state, args.splits.split(","))
     print(f"{spec.model}/{spec.preset} at step {step} on {spec.data}")
     print("\n".join(report.pop("table")))
@@ -198,6 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("eval", help="NLL per event on valid/test beside n-gram baselines")
     s.add_argument("--workdir", required=True)
     s.add_argument("--splits", default="valid,test")
+    s.add_argument("--metric", help="the metric the report must give, e.g. frame-nll (NLL per "
+                   "frame and expected accuracy of piano-roll models); default: the model's own")
     s.add_argument("--samples", type=int, default=0,
                    help="also sample N pieces and compare their music statistics with the data")
     s.add_argument("--seed", type=int, default=0)

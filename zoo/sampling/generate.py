@@ -28,7 +28,8 @@ def primer_from_pitches(pitches: list[int], qpm: float = 120.0) -> music_pb2.Not
 
 
 def primer_ids(codec, primer_midi: str | None, primer_pitches: str | None) -> np.ndarray:
-    """The start of every sample: END (the start symbol), then the encoded primer if any."""
+    """The start of every sample: for token codecs END (the start symbol) then the encoded
+    primer; for frame codecs the primer's frames (T, P), or END alone when there is none."""
     if primer_midi and primer_pitches:
         raise ZooError("give --primer or --primer-pitches, not both")
     ns = None
@@ -51,6 +52,8 @@ def primer_ids(codec, primer_midi: str | None, primer_pitches: str | None) -> np
         ids = without_corpus_filters(codec).encode(ns)
     except SkipPiece as e:
         raise ZooError(f"primer cannot be encoded with codec {codec.name}: {e.reason}") from None
+    if codec.kind == "frames":
+        return ids  # frame models start from a silent frame; the primer is frames (T, P)
     return np.concatenate([[END], ids]).astype(np.int32)
 
 

@@ -130,8 +130,8 @@ def train_and_evaluate(workdir: Path, spec: RunSpec | None = None, *, progress: 
         if (old.model, old.preset) != (spec.model, spec.preset):
             raise ZooError(f"{workdir} holds a {old.model} --preset {old.preset} run; "
                            f"use another --workdir for {spec.model} --preset {spec.preset}")
+    trainer = Trainer(workdir, spec, devices)  # checks the configuration before writing anything
     ensure_writable(workdir)
-    trainer = Trainer(workdir, spec, devices)
     if jax.process_index() == 0:
         spec.save(workdir)
     cfg = trainer.cfg

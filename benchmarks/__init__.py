@@ -1,0 +1,1 @@
+"""Standalone benchmark programs; each writes its reports under benchmarks/results/."""
