@@ -70,21 +70,27 @@ def beta_at(step, max_beta: float, beta_rate: float):
 def sampling_probability(step, schedule: str, rate: float):
     """Scheduled sampling: the chance of feeding the model's own sample instead of the truth."""
     if schedule == "constant":
+        if not 0.0 <= rate <= 1.0:
+            raise ZooError(f"a constant sampling_rate is a probability in [0, 1], not {rate}")
         return jnp.float32(rate)
     if schedule == "inverse_sigmoid":
+        if rate < 1.0:
+            raise ZooError(f"an inverse_sigmoid sampling_rate must be at least 1, not {rate}")
         return 1.0 - rate / (rate + jnp.exp(jnp.asarray(step, jnp.float32) / rate))
     raise ZooError(f"unknown sampling_schedule '{schedule}'; use constant or inverse_sigmoid")
 
 
-def slerp(a_Z, b_Z, t: float):
-    """Spherical interpolation from a (t = 0) to b (t = 1); linear when a and b are parallel."""
-    a, b = np.asarray(a_Z, np.float64), np.asarray(b_Z, np.float64)
-    cos = np.dot(a, b) / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12)
-    omega = np.arccos(np.clip(cos, -1.0, 1.0))
-    if omega < 1e-6:
-        return ((1 - t) * a + t * b).astype(np.float32)
-    return ((np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)).astype(
-        np.float32)
+def slerp(a_Z, b_Z, t_N):
+    """z_NxZ: spherical interpolation from a (t = 0) to b (t = 1) at each t; linear where a and b
+    are parallel."""
+    a, b = jnp.asarray(a_Z, jnp.float32), jnp.asarray(b_Z, jnp.float32)
+    t = jnp.asarray(t_N, jnp.float32)[:, None]
+    cos = jnp.dot(a, b) / jnp.maximum(jnp.linalg.norm(a) * jnp.linalg.norm(b), 1e-12)
+    omega = jnp.arccos(jnp.clip(cos, -1.0, 1.0))
+    parallel = jnp.sin(omega) < 1e-6
+    spherical = (jnp.sin((1 - t) * omega) * a + jnp.sin(t * omega) * b) / jnp.where(
+        parallel, 1.0, jnp.sin(omega))
+    return jnp.where(parallel, (1 - t) * a + t * b, spherical)
 
 
 def summarize(sums: dict) -> dict[str, float]:
@@ -125,17 +131,26 @@ def _encode(model, params, ids_BxT):
     return model.apply({"params": params}, ids_BxT, method="encode")
 
 
-@functools.partial(jax.jit, static_argnames=("model", "greedy"))
-def _free_running_correct(model, params, batch, rng, greedy: bool):
-    """Per-step token matches of free-running reconstructions, summed over real rows.
-    greedy: z = mean, argmax tokens. Otherwise Magenta's sampled evaluation: z ~ q(z|x),
-    tokens drawn at temperature 1."""
+@functools.partial(jax.jit, static_argnames=("model", "steps"))
+def _interpolate(model, params, ids_2xT, steps: int, rng, temperature):
+    mu, _ = model.apply({"params": params}, ids_2xT, method="encode")
+    z = slerp(mu[0], mu[1], jnp.linspace(0.0, 1.0, steps))
+    return _decode(model, params, z, rng, temperature, 0, 1.0)
+
+
+@functools.partial(jax.jit, static_argnames=("model",))
+def _free_running_correct(model, params, batch, rng):
+    """Matching steps of free-running reconstructions, summed over real rows, two ways:
+    sampled (Magenta's evaluation: z ~ q(z|x), tokens drawn at temperature 1) and greedy
+    (z = mean, argmax tokens)."""
     ids = batch["tokens"]
     mu, sigma = model.apply({"params": params}, ids, method="encode")
-    z = mu if greedy else mu + sigma * jax.random.normal(jax.random.fold_in(rng, 0), mu.shape)
-    out = model.apply({"params": params}, z, 0.0 if greedy else 1.0, 0, 1.0, method="decode",
+    z = jnp.concatenate([mu + sigma * jax.random.normal(jax.random.fold_in(rng, 0), mu.shape), mu])
+    temperature = jnp.repeat(jnp.array([1.0, 0.0]), len(ids))[:, None]
+    out = model.apply({"params": params}, z, temperature, 0, 1.0, method="decode",
                       rngs={"sampling": jax.random.fold_in(rng, 1)})
-    return jnp.sum((out == ids) * batch["mask"][:, None])
+    correct = (out == jnp.concatenate([ids, ids])) * jnp.tile(batch["mask"], 2)[:, None]
+    return correct[:len(ids)].sum(), correct[len(ids):].sum()
 
 
 # ---------------------------------------------------------------- the task
@@ -165,9 +180,7 @@ class VAETask:
         return not (c.sampling_schedule == "constant" and c.sampling_rate == 0)
 
     def init_params(self, rng):
-        ids = jnp.full((1, self.window_steps), 2, jnp.int32)
-        k = jax.random.split(rng, 3)
-        return self.model.init({"params": k[0], "latent": k[1], "sampling": k[2]}, ids)["params"]
+        return self.model.init(rng, method="weights")["params"]
 
     def loss(self, params, batch, rng, train: bool, step=None):
         """(mean objective per window, metric sums). ``step`` None: evaluation (beta = max_beta,
@@ -253,11 +266,12 @@ class VAETask:
                 continue
             m = trainer.evaluate(state.params, split, whole=True)
             batches = self.eval_batches(data.split(split), self.cfg.batch_size)
-            for name, greedy in (("sampled_accuracy", False), ("greedy_accuracy", True)):
-                correct = sum(float(_free_running_correct(
-                    self.model, state.params, b, jax.random.key(i), greedy))
-                    for i, b in enumerate(batches))
-                m[name] = correct / max(m["windows"] * self.window_steps, 1)
+            counts = np.zeros(2)
+            for i, b in enumerate(batches):
+                counts += jax.device_get(
+                    _free_running_correct(self.model, state.params, b, jax.random.key(i)))
+            steps = max(m["windows"] * self.window_steps, 1)
+            m["sampled_accuracy"], m["greedy_accuracy"] = (counts / steps).tolist()
             rows[split] = m
         lines = [f"{'split':<6} {'windows':>8} {'teacher-forced':>14} {'sampled':>8} "
                  f"{'greedy':>7} {'NLL/step':>9} {'KL nats':>8} {'KL bits':>8} {'ELBO':>9}"]
@@ -325,12 +339,12 @@ def sample(task: VAETask, params, num: int, rng, *, temperature=0.5, top_k=0, to
 
 
 def interpolate(task: VAETask, params, a, b, steps: int, rng, *, temperature=0.5) -> np.ndarray:
-    """int32 (steps, T): decodings of slerp(mu_a, mu_b, t) for t = 0, 1/(steps-1), ..., 1."""
+    """int32 (steps, T): decodings of slerp(mu_a, mu_b, t) for t = 0, 1/(steps-1), ..., 1
+    (encoding, interpolation and decoding in one jit)."""
     if steps < 2:
         raise ZooError(f"--steps must be at least 2 (the two ends), not {steps}")
-    mu, _ = encode(task, params, [a, b])
-    z = np.stack([slerp(mu[0], mu[1], i / (steps - 1)) for i in range(steps)])
-    return decode(task, params, z, rng, temperature=temperature)
+    ids = jnp.asarray(windows(task, [a, b]))
+    return np.asarray(_interpolate(task.model, params, ids, steps, rng, temperature))
 
 
 def to_note_sequence(codec, ids_NxT) -> note_seq.NoteSequence:
