@@ -12,7 +12,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from zoo.errors import ZooError
+from zoo.errors import ZooError, error_stream, quiet_failures, silence_library_noise
 
 warnings.filterwarnings("ignore", message="Couldn't find ffmpeg")  # pydub, imported by note-seq
 
@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except ZooError as e:
-        print(f"zoo {args.command}: error: {e}", file=sys.stderr)
+        print(f"zoo {args.command}: error: {e}", file=error_stream(), flush=True)
         return 2
     except KeyboardInterrupt:
         print(f"zoo {args.command}: interrupted (a run resumes from its last checkpoint)",
@@ -243,12 +243,10 @@ def main(argv: list[str] | None = None) -> int:
 def entry() -> None:
     """The console script. After a failed command, the one-line error has been printed: noise
     from library threads shutting down (orbax's writers after a failed save) is silenced."""
-    import os
-
+    quiet_failures()
     code = main()
     if code:
-        sys.stderr.flush()
-        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - lives until the process exits
+        silence_library_noise()
     sys.exit(code)
 
 

@@ -15,7 +15,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from zoo.errors import ZooError
+from zoo.errors import ZooError, silence_library_noise
 
 
 class Checkpoints:
@@ -51,6 +51,7 @@ class Checkpoints:
         except ZooError:
             raise
         except Exception as e:  # orbax/tensorstore raise ValueError, OSError, ... for I/O errors
+            silence_library_noise()
             first = (str(e).strip().splitlines() or [type(e).__name__])[0]
             during = "" if step is None else f" (saving step {step})"
             raise ZooError(f"cannot write checkpoints in {self.directory}{during}; is the disk "
