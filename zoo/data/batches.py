@@ -86,8 +86,12 @@ class TrainBatches:
         self.row0 = process_index * self.local_batch
         self._examples = (
             grain.MapDataset.source(split).seed(seed).shuffle().repeat()
-            .random_map(_CropExample(codec, seq_len, augment))
+            .random_map(self._crop(codec, seq_len, augment))
         )
+
+    def _crop(self, codec, seq_len: int, augment: Augment) -> grain.transforms.RandomMap:
+        """The per-example transform: a random window (and transposition) of one piece."""
+        return _CropExample(codec, seq_len, augment)
 
     def batch(self, k: int) -> dict[str, np.ndarray]:
         first = k * self.global_batch + self.row0

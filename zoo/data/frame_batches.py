@@ -17,13 +17,10 @@ Rows: uint8 ``inputs_BxLxP`` and ``targets_BxLxP``, float32 ``mask_BxL``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-
 import grain
 import numpy as np
 
-from zoo.data.batches import Augment
+from zoo.data.batches import Augment, TrainBatches
 
 EVAL_LEN_STEP = 16  # evaluation batches are padded to a multiple of this many frames
 
@@ -57,39 +54,23 @@ def _as_frame_batch(windows_BxWxP: np.ndarray, real_BxW: np.ndarray) -> dict[str
     }
 
 
-class TrainFrameBatches:
+class TrainFrameBatches(TrainBatches):
     """Endless training batches; ``batch(k)`` gives this process's rows of global batch ``k``
-    (B = global_batch // process_count rows of ``seq_len`` frames)."""
+    (B = global_batch // process_count rows of ``seq_len`` frames). Prefetching as TrainBatches."""
 
     def __init__(self, split, codec, global_batch: int, seq_len: int, seed: int,
                  augment: Augment | None = None, process_index: int = 0,
                  process_count: int = 1):
-        if len(split) == 0:
-            raise ValueError("the training split has no pieces")
-        if global_batch % process_count:
-            raise ValueError(f"batch {global_batch} does not divide over {process_count} processes")
-        self.global_batch = global_batch
-        self.local_batch = global_batch // process_count
-        self.row0 = process_index * self.local_batch
-        self._examples = (
-            grain.MapDataset.source(split).seed(seed).shuffle().repeat()
-            .random_map(_CropFrames(codec, seq_len, augment or Augment()))
-        )
+        super().__init__(split, codec, global_batch, seq_len, seed, augment or Augment(),
+                         process_index, process_count)
+
+    def _crop(self, codec, seq_len: int, augment: Augment) -> grain.transforms.RandomMap:
+        return _CropFrames(codec, seq_len, augment)
 
     def batch(self, k: int) -> dict[str, np.ndarray]:
         first = k * self.global_batch + self.row0
         rows = [self._examples[first + i] for i in range(self.local_batch)]
         return _as_frame_batch(np.stack([w for w, _ in rows]), np.stack([r for _, r in rows]))
-
-    def iterate(self, start: int, prefetch: int = 2) -> Iterator[dict[str, np.ndarray]]:
-        """Batches start, start+1, ... built ahead in a background thread."""
-        with ThreadPoolExecutor(1) as pool:
-            pending = [pool.submit(self.batch, start + i) for i in range(prefetch)]
-            k = start + prefetch
-            while True:
-                yield pending.pop(0).result()
-                pending.append(pool.submit(self.batch, k))
-                k += 1
 
 
 def eval_frame_batches(split, batch_size: int, max_pieces: int | None = None
