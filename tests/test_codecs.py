@@ -16,7 +16,8 @@ from zoo.codecs import CODEC_NAMES, Codec, get_codec
 from zoo.errors import SkipPiece, ZooError
 
 VOCAB_SIZES = {"melody": 40, "performance": 390, "performance_novel": 358, "drums": 514,
-               "polyphony": 261, "pianoroll": 88}
+               "polyphony": 261, "pianoroll": 88, "multitrack": 4 * 84,
+               "multitrack_musegan": 5 * 84}
 TOKEN_CODECS = [name for name in CODEC_NAMES if get_codec(name).kind == "tokens"]
 
 
@@ -69,6 +70,10 @@ def test_chorales_encode_and_round_trip(name, chorales):
     for ns in chorales:
         if name == "drums":
             with pytest.raises(SkipPiece, match="no drums"):
+                codec.encode(ns)
+            continue
+        if name.startswith("multitrack") and len({n.part for n in ns.notes}) > 4:  # SATB + horn
+            with pytest.raises(SkipPiece, match="voices for 4 pitched tracks"):
                 codec.encode(ns)
             continue
         ids = codec.encode(ns)

@@ -21,6 +21,9 @@ _REGISTRY = {
     "drums": ("drums", "DrumsCodec", {}),
     "polyphony": ("polyphony", "PolyphonyCodec", {}),
     "pianoroll": ("pianoroll", "PianorollCodec", {}),
+    "multitrack": ("multitrack", "MultitrackCodec", {}),
+    "multitrack_musegan": ("multitrack", "MultitrackCodec",  # drums + 4 tracks, 48 steps a bar
+                           {"tracks": 5, "steps_per_quarter": 12, "drum_track": True}),
 }
 
 CODEC_NAMES = tuple(_REGISTRY)
