@@ -13,11 +13,11 @@ pipeline's whole state is the index of the next batch, and each process builds o
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 
 import grain
 import numpy as np
 
+from zoo.data.batches import prefetched
 from zoo.errors import ZooError
 
 
@@ -104,14 +104,7 @@ class PhraseBatches:
                 "row": np.arange(self.row0, self.row0 + self.local_batch, dtype=np.int32)}
 
     def iterate(self, start: int, prefetch: int = 2) -> Iterator[dict[str, np.ndarray]]:
-        """Batches start, start+1, ... built ahead in a background thread."""
-        with ThreadPoolExecutor(1) as pool:
-            pending = [pool.submit(self.batch, start + i) for i in range(prefetch)]
-            k = start + prefetch
-            while True:
-                yield pending.pop(0).result()
-                pending.append(pool.submit(self.batch, k))
-                k += 1
+        return prefetched(self.batch, start, prefetch)
 
 
 def split_phrases(split, codec, bars: int, max_pieces: int | None = None) -> np.ndarray:

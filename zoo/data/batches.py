@@ -13,7 +13,7 @@ start symbol. A training example is a window of ``seq_len + 1`` tokens of that s
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import grain
@@ -99,14 +99,18 @@ class TrainBatches:
         return _as_lm_batch(np.stack(rows))
 
     def iterate(self, start: int, prefetch: int = 2) -> Iterator[dict[str, np.ndarray]]:
-        """Batches start, start+1, ... built ahead in a background thread."""
-        with ThreadPoolExecutor(1) as pool:
-            pending = [pool.submit(self.batch, start + i) for i in range(prefetch)]
-            k = start + prefetch
-            while True:
-                yield pending.pop(0).result()
-                pending.append(pool.submit(self.batch, k))
-                k += 1
+        return prefetched(self.batch, start, prefetch)
+
+
+def prefetched(batch: Callable[[int], dict], start: int, prefetch: int = 2) -> Iterator[dict]:
+    """batch(start), batch(start + 1), ... each built ahead in a background thread."""
+    with ThreadPoolExecutor(1) as pool:
+        pending = [pool.submit(batch, start + i) for i in range(prefetch)]
+        k = start + prefetch
+        while True:
+            yield pending.pop(0).result()
+            pending.append(pool.submit(batch, k))
+            k += 1
 
 
 def eval_batches(split, seq_len: int, batch_size: int, max_pieces: int | None = None
