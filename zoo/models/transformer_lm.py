@@ -18,8 +18,9 @@ Letters: B batch, T query positions, S key positions, L = max_len (cache slots),
 K width per head, D model width, F feed-forward width, V vocabulary, R relative distances.
 
 The carry is a KV cache: ``{"pos": int32 (), "layers": ({"k": BxLxNxK, "v": BxLxNxK}, ...)}``.
-``initial_carry`` is the empty cache; the first call (a training window, or a primer) runs plain
-causal attention over its window and returns the cache filled with its last L keys and values.
+``initial_carry`` is the empty cache; the first call (a training window, or a primer) runs causal
+attention over its own events and returns the cache filled with its last L keys and values, so
+training pays nothing for the cache (XLA drops the unused output).
 Later calls attend to the cache plus their own chunk, then write the chunk into the cache as a ring
 buffer (slot = position mod L). Every query attends to at most the L events ending at itself, so
 with relative or rotary positions sampling can run past max_len on a sliding window; absolute
@@ -38,6 +39,7 @@ from zoo.errors import ZooError
 
 Carry = dict  # {"pos": int32 (), "layers": tuple of {"k": BxLxNxK, "v": BxLxNxK} (empty at start)}
 POSITIONS = ("relative", "absolute", "rotary")
+DTYPES = ("float32", "bfloat16")  # compute dtypes (the bf16 switch); parameters stay float32
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,6 +62,8 @@ class Config:
         if self.position not in POSITIONS:
             raise ZooError(f"unknown model.position '{self.position}'; use one of: "
                            f"{', '.join(POSITIONS)}")
+        if self.dtype not in DTYPES:
+            raise ZooError(f"unknown model.dtype '{self.dtype}'; use one of: {', '.join(DTYPES)}")
         width = self.qkv_dim or self.d_model
         if width % self.num_heads:
             raise ZooError(f"attention width {width} does not divide over "
