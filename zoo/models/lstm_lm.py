@@ -30,7 +30,8 @@ class Config:
     num_layers: int = 2
     dropout: float = 0.5       # drop rate on each layer's output (Magenta: keep prob 0.5)
     attn_length: int = 0       # attend over the last k outputs; 0 = no attention
-    unroll: int = 1            # lax.scan unroll of the recurrence (a speed knob, same results)
+    unroll: int = 1            # lax.scan unroll (same results); 1 measured fastest on CPU:
+    #                            2/4/8 ran at 0.97/0.79/0.56x (benchmarks/results/report.md)
     dtype: str = "float32"     # compute dtype; parameters stay float32
 
 

@@ -184,6 +184,7 @@ def train_and_evaluate(workdir: Path, spec: RunSpec | None = None, *, progress: 
         window, window_start, window_steps = None, time.perf_counter(), 0
 
     pending = None
+    log_after = None  # a log step whose line is written once the next step is dispatched
     step = start
     t0 = time.perf_counter()
     try:
@@ -192,15 +193,20 @@ def train_and_evaluate(workdir: Path, spec: RunSpec | None = None, *, progress: 
             state, metrics = trainer.train_step(state, batch, rng)
             if pending is not None:
                 absorb(*pending)
+            if log_after is not None:
+                flush(log_after)
+                log_after = None
             step += 1
             pending = (step, metrics)
             bar.update(1)
             eval_now = step % cfg.eval_every == 0 or step == cfg.steps
             save_now = step % cfg.checkpoint_every == 0 or step == end or eval_now
-            if step % cfg.log_every == 0 or save_now:
+            if save_now:  # evaluation and checkpoints need this step's state: sync here
                 absorb(*pending)
                 pending = None
                 flush(step)
+            elif step % cfg.log_every == 0:
+                log_after = step  # no sync: step's metrics are absorbed after step + 1 is sent
             if eval_now:
                 valid = trainer.evaluate(state.params, "valid")
                 record = {"step": step, "split": "valid", **valid}
