@@ -1,0 +1,28 @@
+"""Wall-clock timing of blocking calls: warm-up first, then the median of N runs."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+
+
+def time_calls(fn: Callable[[], object], iters: int, warmup: int = 1) -> list[float]:
+    """Seconds of each of ``iters`` calls of ``fn`` after ``warmup`` untimed ones. ``fn`` must
+    block until its work is done (``jax.block_until_ready``)."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(iters):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def summary(times: list[float]) -> dict[str, float]:
+    """Median and spread (min, max, interquartile range) of ``times``, seconds."""
+    ordered = sorted(times)
+    q = statistics.quantiles(ordered, n=4) if len(ordered) >= 2 else [ordered[0]] * 3
+    return {"median_s": statistics.median(ordered), "min_s": ordered[0], "max_s": ordered[-1],
+            "iqr_s": q[2] - q[0], "n": len(ordered)}
