@@ -43,8 +43,8 @@ PRESETS = {
     "tiny": Preset(Config(tracks=4, bars=4, steps_per_bar=16, latent_dim=16,
                           temporal_hidden=32, generator_width=2, critic_width=4,
                           report_phrases=256),
-                   _train(steps=200, batch_size=16, eval_every=100, checkpoint_every=100,
+                   _train(steps=1000, batch_size=16, eval_every=250, checkpoint_every=250,
                           log_every=10, eval_max_pieces=16),
                    codec="multitrack", source="embedded-chorales",
-                   note="CPU demo size: hybrid model with narrow layers, a few minutes on 2 cores"),
+                   note="CPU demo size: hybrid model with narrow layers, about 5 minutes on 2 cores"),
 }
