@@ -61,7 +61,9 @@ def environment() -> dict:
     """Versions, device and commit: the same for every record of a run."""
     device = jax.devices()[0]
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    status = _git("status", "--porcelain", "--untracked-files=no")
+    # the report's own files change while it runs; they do not make the measured code dirty
+    status = _git("status", "--porcelain", "--untracked-files=no", "--", ".",
+                  ":(exclude)benchmarks/results")
     return {
         "versions": {"python": platform.python_version(), "jax": jax.__version__,
                      **{p: _version(p) for p in ("jaxlib", "flax", "optax", "torch", "numpy")}},
