@@ -141,6 +141,17 @@ class NadeHead(nn.Module):
         return jnp.moveaxis(v_P, 0, -1), jnp.moveaxis(logits_P, 0, -1)
 
 
+def make_head(config) -> nn.Module:
+    """The frame head a config names (``head``, ``vocab_size``, ``nade_hidden``); shared by the
+    LSTM here and the Transformer of ``pianoroll_transformer``. Build it in ``setup`` as
+    ``self.head``."""
+    if config.head not in HEADS:
+        raise ZooError(f"unknown head '{config.head}'; use one of: {', '.join(HEADS)}")
+    if config.head == "nade":
+        return NadeHead(config.vocab_size, config.nade_hidden)
+    return BernoulliHead(config.vocab_size)
+
+
 class PianorollNet(nn.Module):
     """``(frames_BxTxP, carry) -> (cond, carry)``, then the head's log-probabilities and samples.
 
@@ -156,18 +167,13 @@ class PianorollNet(nn.Module):
 
     def setup(self):
         cfg = self.config
-        if cfg.head not in HEADS:
-            raise ZooError(f"unknown head '{cfg.head}'; use one of: {', '.join(HEADS)}")
         dtype = jnp.dtype(cfg.dtype)
         H = cfg.hidden
         self.input_projection = nn.Dense(4 * H, dtype=dtype)
         self.proj = [nn.Dense(4 * H, dtype=dtype) for _ in range(cfg.num_layers - 1)]
         self.lstm = [LSTMLayer(H, cfg.unroll, dtype) for _ in range(cfg.num_layers)]
         self.drop = nn.Dropout(cfg.dropout)
-        if cfg.head == "nade":
-            self.head = NadeHead(cfg.vocab_size, cfg.nade_hidden)
-        else:
-            self.head = BernoulliHead(cfg.vocab_size)
+        self.head = make_head(cfg)
 
     def __call__(self, frames_BxTxP, carry: Carry, train: bool = False):
         dtype = jnp.dtype(self.config.dtype)
