@@ -161,16 +161,17 @@ def test_two_processes_equal_one_process_with_four_devices(chorale_melodies, tmp
 
 
 def test_full_disk_gives_one_line_and_no_corrupt_checkpoint(chorale_melodies, tmp_path):
-    import resource
-
-    def small_files():  # a file-size limit makes every large write fail as on a full disk
-        resource.setrlimit(resource.RLIMIT_FSIZE, (40 * 1024, 40 * 1024))
-
     wd = tmp_path / "run"
-    result = subprocess.run(_zoo_train(chorale_melodies, wd, *SMALL, "steps=4",
-                                       "checkpoint_every=2"),
-                            cwd=ROOT, capture_output=True, text=True, timeout=300,
-                            preexec_fn=small_files)
+    # A file-size limit makes every large write fail as on a full disk. It is set by a small
+    # Python that then execs zoo, not by preexec_fn: forking this multithreaded (JAX) process
+    # and running Python in the child can deadlock.
+    limited = [sys.executable, "-c",
+               "import os, resource, sys; "
+               "resource.setrlimit(resource.RLIMIT_FSIZE, (40 * 1024, 40 * 1024)); "
+               "os.execv(sys.executable, sys.argv[1:])"]
+    result = subprocess.run(limited + _zoo_train(chorale_melodies, wd, *SMALL, "steps=4",
+                                                 "checkpoint_every=2"),
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 2, result.stderr[-2000:]
     err = result.stderr.strip().splitlines()
     assert len(err) == 1 and "is the disk full?" in err[0], result.stderr[-2000:]
