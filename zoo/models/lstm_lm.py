@@ -61,10 +61,17 @@ class LSTMLayer(nn.Module):
         return h_TxBxH.swapaxes(0, 1), carry
 
 
-def _gates(z_Bx4H):
-    """Pre-activations -> (i, g, f, o) activations, with the forget-gate bias of 1."""
-    zi, zg, zf, zo = jnp.split(z_Bx4H.astype(jnp.float32), 4, axis=-1)
-    return jax.nn.sigmoid(zi), jnp.tanh(zg), jax.nn.sigmoid(zf + 1.0), jax.nn.sigmoid(zo)
+def lstm_gates(z_xx4H):
+    """Pre-activations (..., 4H) -> float32 activations (i, g, f, o), forget-gate bias 1.
+
+    sigmoid(x) is computed as 0.5 tanh(x / 2) + 0.5, all four gates in one tanh: XLA's CPU
+    logistic is several times slower than its tanh, and this halved the LSTM's forward time."""
+    H = z_xx4H.shape[-1] // 4
+    half, one = jnp.full((H,), 0.5, jnp.float32), jnp.ones((H,), jnp.float32)
+    scale = jnp.concatenate([half, one, half, half])
+    shift = jnp.concatenate([0 * half, 0 * half, half, 0 * half])  # the forget bias, halved
+    ti, g, tf, to = jnp.split(jnp.tanh(z_xx4H.astype(jnp.float32) * scale + shift), 4, axis=-1)
+    return 0.5 * ti + 0.5, g, 0.5 * tf + 0.5, 0.5 * to + 0.5
 
 
 def _lstm_forward(w_hh, xw_TxBx4H, carry, dtype, unroll):
@@ -73,7 +80,7 @@ def _lstm_forward(w_hh, xw_TxBx4H, carry, dtype, unroll):
 
     def step(carry, xw_Bx4H):
         c_prev, h_prev = carry
-        i, g, f, o = _gates(xw_Bx4H + h_prev.astype(dtype) @ w)
+        i, g, f, o = lstm_gates(xw_Bx4H + h_prev.astype(dtype) @ w)
         c = f * c_prev + i * g
         tanh_c = jnp.tanh(c)
         h = o * tanh_c

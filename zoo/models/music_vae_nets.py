@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from zoo.codecs import END, PAD
+from zoo.models.lstm_lm import lstm_gates
 from zoo.sampling.autoregressive import filter_logits
 
 
@@ -80,9 +81,9 @@ class Config:
 def lstm_update(gates_Bx4H, c_BxH):
     """One LSTM cell update from pre-activations (gates i, g, f, o; forget bias 1, as Magenta's
     LSTMBlockCell). Returns (c, h), float32."""
-    i, g, f, o = jnp.split(gates_Bx4H.astype(jnp.float32), 4, axis=-1)
-    c = jax.nn.sigmoid(f + 1.0) * c_BxH + jax.nn.sigmoid(i) * jnp.tanh(g)
-    return c, jax.nn.sigmoid(o) * jnp.tanh(c)
+    i, g, f, o = lstm_gates(gates_Bx4H)
+    c = f * c_BxH + i * g
+    return c, o * jnp.tanh(c)
 
 
 def _orthogonal_stack(key, shape, dtype=jnp.float32):
