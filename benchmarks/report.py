@@ -62,8 +62,8 @@ def environment() -> dict:
     device = jax.devices()[0]
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     # the report's own files change while it runs; they do not make the measured code dirty
-    status = _git("status", "--porcelain", "--untracked-files=no", "--", ".",
-                  ":(exclude)benchmarks/results")
+    status = _git("status", "--porcelain", "--untracked-files=no", "--", ":(top)",
+                  ":(top,exclude)benchmarks/results")
     return {
         "versions": {"python": platform.python_version(), "jax": jax.__version__,
                      **{p: _version(p) for p in ("jaxlib", "flax", "optax", "torch", "numpy")}},
