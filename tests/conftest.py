@@ -5,7 +5,6 @@ import os
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
                            + " --xla_force_host_platform_device_count=8").strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
-os.environ.setdefault("JAX_CPU_ENABLE_ASYNC_DISPATCH", "false")  # as zoo does: jax-ml/jax#25861
 
 
 import pytest
