@@ -152,7 +152,25 @@ def make_head(config) -> nn.Module:
     return BernoulliHead(config.vocab_size)
 
 
-class PianorollNet(nn.Module):
+class FrameModel(nn.Module):
+    """What every frame model adds to its body (``__call__`` -> (cond, carry)) and its
+    ``self.head`` (from ``make_head``): scoring and drawing frames through the head."""
+
+    def score(self, inputs_BxTxP, targets_BxTxP, carry, train: bool = False):
+        cond, carry = self(inputs_BxTxP, carry, train)
+        return self.log_prob(cond, targets_BxTxP), cond, carry
+
+    def log_prob(self, cond: Cond, frames):
+        return bernoulli_log_prob(self.head.key_logits(cond, frames), frames)
+
+    def sample(self, cond: Cond, rng, temperature=1.0):
+        return self.head.sample(cond, rng, temperature)
+
+    def marginals(self, cond: Cond, rng, num_samples: int):
+        return self.head.marginals(cond, rng, num_samples)
+
+
+class PianorollNet(FrameModel):
     """``(frames_BxTxP, carry) -> (cond, carry)``, then the head's log-probabilities and samples.
 
     Methods (call with ``model.apply(variables, ..., method="name")``):
@@ -187,19 +205,6 @@ class PianorollNet(nn.Module):
             y = self.drop(y, deterministic=not train)
             new_carry.append(c)
         return self.head.condition(y), tuple(new_carry)
-
-    def score(self, inputs_BxTxP, targets_BxTxP, carry: Carry, train: bool = False):
-        cond, carry = self(inputs_BxTxP, carry, train)
-        return self.log_prob(cond, targets_BxTxP), cond, carry
-
-    def log_prob(self, cond: Cond, frames):
-        return bernoulli_log_prob(self.head.key_logits(cond, frames), frames)
-
-    def sample(self, cond: Cond, rng, temperature=1.0):
-        return self.head.sample(cond, rng, temperature)
-
-    def marginals(self, cond: Cond, rng, num_samples: int):
-        return self.head.marginals(cond, rng, num_samples)
 
     def initial_carry(self, batch: int) -> Carry:
         """Zero state for ``batch`` sequences (also the start of sampling)."""

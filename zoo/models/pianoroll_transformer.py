@@ -30,7 +30,7 @@ import jax.numpy as jnp
 
 from zoo.errors import ZooError
 from zoo.models import Preset, transformer_lm
-from zoo.models.pianoroll_nets import HEADS, Cond, bernoulli_log_prob, make_head
+from zoo.models.pianoroll_nets import HEADS, FrameModel, make_head
 from zoo.models.transformer_lm import DecoderBlock, Dropout
 from zoo.training.config import TrainConfig
 from zoo.training.frames_task import FrameModelTask
@@ -72,7 +72,7 @@ class Config:
         return transformer_lm.Config(**{n: getattr(self, n) for n in names})
 
 
-class PianorollTransformer(nn.Module):
+class PianorollTransformer(FrameModel):
     """``(frames_BxTxP, carry) -> (cond, carry)``, then the head's log-probabilities and samples;
     the interface of ``pianoroll_nets.PianorollNet`` (score, log_prob, sample, marginals,
     initial_carry), so ``FrameModelTask`` and ``sample_frames`` drive it unchanged."""
@@ -98,19 +98,6 @@ class PianorollTransformer(nn.Module):
             caches.append(cache)
         h_BxTxD = self.final_norm(x_BxTxD)
         return self.head.condition(h_BxTxD), {"pos": carry["pos"] + T, "layers": tuple(caches)}
-
-    def score(self, inputs_BxTxP, targets_BxTxP, carry, train: bool = False):
-        cond, carry = self(inputs_BxTxP, carry, train)
-        return self.log_prob(cond, targets_BxTxP), cond, carry
-
-    def log_prob(self, cond: Cond, frames):
-        return bernoulli_log_prob(self.head.key_logits(cond, frames), frames)
-
-    def sample(self, cond: Cond, rng, temperature=1.0):
-        return self.head.sample(cond, rng, temperature)
-
-    def marginals(self, cond: Cond, rng, num_samples: int):
-        return self.head.marginals(cond, rng, num_samples)
 
     def initial_carry(self, batch: int) -> transformer_lm.Carry:
         """An empty cache of ``batch`` sequences at position 0: every layer's max_len slots
