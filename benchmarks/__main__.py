@@ -13,7 +13,6 @@ import argparse
 import dataclasses
 import functools
 import gc
-import importlib
 import shutil
 import sys
 import tempfile
@@ -35,7 +34,7 @@ from benchmarks.train_throughput import (
     prepared_data,
 )
 from zoo.errors import ZooError
-from zoo.models import MODEL_NAMES, build_model, get_preset, model_module
+from zoo.registry import MODEL_NAMES, build_task, get_preset, net_class, presets, task_class
 
 FAMILIES = ("melody_rnn", "performance_rnn", "music_transformer", "musegan", "music_vae")
 
@@ -145,14 +144,22 @@ NO_TORCH = "torch not installed (pip install -e '.[bench]')"
 
 
 def availability(name: str) -> str | None:
-    """None when model ``name`` is in the zoo and imports; otherwise why not."""
+    """None when model ``name`` is in the zoo and its presets, network and task import;
+    otherwise why not."""
     if name not in MODEL_NAMES:
         return "not yet in the zoo"
     try:
-        importlib.import_module(f"zoo.models.{name}")
+        presets(name), net_class(name), task_class(name)
     except Exception as e:  # noqa: BLE001 - any import failure means "not measurable now"
         return f"not yet in the zoo (its file does not import: {type(e).__name__}: {e})"
     return None
+
+
+def measured_config(record: dict) -> dict:
+    """What a training record measured (its config hash): model, preset, overrides, configs;
+    the family's task config where it has one (VAE, GAN, frames)."""
+    keys = ("model", "preset", "overrides", "model_config", "train_config", "task_config")
+    return {k: record[k] for k in keys if k in record}
 
 
 class Runner:
@@ -253,8 +260,7 @@ class Runner:
             return
         record, run = result
         record.update(label=case.label, sweep=sweep, family=family_of(record))
-        config = {k: record[k] for k in ("model", "preset", "overrides", "model_config",
-                                         "train_config")}
+        config = measured_config(record)
         self.rec.add(record, config)
         if self.plan.torch and sweep != "unroll":
             self.guarded("torch", case.label, self.torch_case, case, sweep, record, run, config)
@@ -281,8 +287,7 @@ class Runner:
         for case, record, _ in runs:
             record.update(label=case.label, sweep="unroll", family=family_of(record),
                           interleaved_median_s=summary(times[case.label])["median_s"])
-            self.rec.add(record, {k: record[k] for k in ("model", "preset", "overrides",
-                                                         "model_config", "train_config")})
+            self.rec.add(record, measured_config(record))
 
     def measure(self, case: TrainCase):
         devices = None if self.plan.devices is None else jax.devices()[:self.plan.devices]
@@ -305,10 +310,11 @@ class Runner:
             return
         try:
             steps = case.steps or self.plan.steps
+            task = run.trainer.task
             t = torch_baselines.measure_torch_training(
-                run.trainer.built.model_config, run.trainer.cfg,
+                task.model.config, run.trainer.cfg,
                 host_batches(run.trainer, min(steps + self.plan.warmup, 4)), steps,
-                self.plan.warmup, interleave=run.step)
+                self.plan.warmup, interleave=run.step, task_cfg=task.config)
         except NotImplementedError as e:
             self.rec.add({**base, "error": str(e)}, config)
             return
@@ -322,11 +328,13 @@ class Runner:
         from zoo.codecs import get_codec
 
         codec = get_codec(preset.codec)
-        model = build_model(model_name, preset, codec.vocab_size)
-        task = model_module(model_name).Task(model, codec, preset.train)
-        params = task.init_params(jax.random.key(0))
+        task = build_task(model_name, preset, codec)
+        model = task.model
+        params = task.init(jax.random.key(0))
         base = {"model": model_name, "preset": preset_name,
                 "model_config": dataclasses.asdict(model.config)}
+        if task.config is not None:
+            base["task_config"] = dataclasses.asdict(task.config)
         for batch in batches:
             rng = jax.random.key(1)
             if hasattr(task, "sample_phrases"):      # GAN: whole phrases per call
@@ -336,7 +344,7 @@ class Runner:
                         task.sample_phrases, params, batch, rng),
                     batch, cfg.bars * cfg.steps_per_bar, self.plan.sample_repeats)
             elif hasattr(task, "window_steps"):      # VAE: z decoded in a jitted scan
-                from zoo.training.vae_task import sample
+                from zoo.families.vae.task import sample
 
                 record = sampling_speed.measure_task_sampler(
                     "vae_task.sample (prior)", functools.partial(sample, task, params, batch,

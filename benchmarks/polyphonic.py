@@ -92,9 +92,8 @@ def train_one(model: str, preset: str, overrides: tuple, data_dir: Path, runs: P
     """Train with early stopping, then score the best-valid checkpoint on valid and test."""
     import jax
 
+    from zoo.runs import RunSpec, make_trainer, train_and_evaluate
     from zoo.training.checkpoint import Checkpoints
-    from zoo.training.loop import Trainer, train_and_evaluate
-    from zoo.training.run import RunSpec
 
     spec = RunSpec(model, preset, str(data_dir), overrides)
     key = hashlib.sha1(json.dumps([model, preset, str(data_dir), overrides]).encode())
@@ -109,8 +108,8 @@ def train_one(model: str, preset: str, overrides: tuple, data_dir: Path, runs: P
     step, valid_nll = best_valid_step(workdir)
     t0 = time.perf_counter()
     scoring = dataclasses.replace(spec, overrides=overrides + (
-        f"model.accuracy_samples={TEST_ACCURACY_SAMPLES}",))
-    trainer = Trainer(workdir, scoring)
+        f"task.accuracy_samples={TEST_ACCURACY_SAMPLES}",))
+    _, trainer = make_trainer(scoring)
     ckpt = Checkpoints(workdir / "checkpoints", trainer.cfg.keep_checkpoints)
     try:
         kept = step in ckpt.all_steps()
@@ -213,7 +212,7 @@ def run(path: str | None = None, dataset: str | None = None, quick: bool = False
     from zoo.data.prepare import prepare
     from zoo.data.prepared import PreparedData
     from zoo.errors import ZooError
-    from zoo.training.frames_task import key_frequency_baseline
+    from zoo.families.baselines import key_frequency_baseline
 
     t_start = time.perf_counter()
     dataset = dataset or guess_dataset(path)
@@ -277,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="tiny models, few steps: a smoke run")
     p.add_argument("--models", help="comma-separated subset of: " + ", ".join(CONFIG))
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a train.* or model.* setting of every model")
+                   help="override a train.*, model.* or task.* setting of every model")
     p.add_argument("--out", default=str(REPO / "benchmarks" / "results"))
     p.add_argument("--runs", default=str(REPO / "runs" / "polyphonic"))
     args = p.parse_args(argv)

@@ -97,7 +97,7 @@ class Recorder:
         what = config if config is not None else {
             k: v for k, v in record.items()
             if k in ("kind", "model", "preset", "overrides", "batch", "steps", "source", "codec",
-                     "sweep", "model_config", "train_config")}
+                     "sweep", "model_config", "train_config", "task_config")}
         full = {**record, **self.env, "config_hash": config_hash(what),
                 "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                 "load_1m": load_1m()}
@@ -353,7 +353,7 @@ def markdown(records: list[dict], meta: dict) -> str:
     if samples or tasks:
         lines += ["## Sampling", ""]
     if samples:
-        lines += ["Events/s of `zoo.sampling.autoregressive.sample` (one jitted `while_loop`) "
+        lines += ["Events/s of `zoo.nets.decoding.sample` (one jitted `while_loop`) "
                   "against a Python loop calling one jitted function per event (model step + "
                   "draw), same model, RNG stream and outputs (`same ids`); every row runs all "
                   "steps. Random initial weights (speed does not depend on them). For the "
@@ -396,7 +396,7 @@ def markdown(records: list[dict], meta: dict) -> str:
                               str(p["events"]), _f(p["pieces_per_s"]), _f(p["events_per_s"])]
                              for p in prep])
         if waits:
-            lines += ["Input wait: the real loop's pattern (`TrainBatches.iterate` builds batches "
+            lines += ["Input wait: the real loop's pattern (`Batcher.iterate` builds batches "
                       "in a thread, two ahead; metrics fetched one step late); time in "
                       "`next(batches)` over the loop's wall time.", ""]
             lines += _table(["case", "steps", "wall ms/step", "wait ms/step", "wait share",

@@ -1,6 +1,6 @@
 """Sampling speed: the jitted generation loop against a Python loop over one jitted call per event.
 
-Both draw with the same RNG stream (one ``split`` per event, as ``zoo.sampling.autoregressive``),
+Both draw with the same RNG stream (one ``split`` per event, as ``zoo.nets.decoding``),
 so they produce the same ids: ``per_event_ids`` is that Python loop, and the benchmark reports
 whether the two agree. For the Transformer, the KV-cached loop is also timed against full
 recomputation (every event reruns the model over a fixed buffer of the whole sequence).
@@ -18,7 +18,7 @@ import numpy as np
 
 from benchmarks.timing import summary, time_calls
 from zoo.codecs import END, PAD
-from zoo.sampling.autoregressive import filter_logits, sample
+from zoo.nets.decoding import filter_logits, sample
 
 
 def _never(vocab: int, stop_at_end: bool):
@@ -103,8 +103,8 @@ def measure_sampling(model, params, batch: int, steps: int, repeats: int = 3,
     primer = jnp.full((batch, primer_len), END, jnp.int32)
     rng = jax.random.key(1)
     loop = per_event_sampler(model, stop_at_end=False)
-    runs = {"jit": lambda: sample(model, params, primer, rng, num_steps=steps,
-                                  stop_at_end=False),
+    runs = {"jit": lambda: sample(model, params, primer, rng, num_steps=steps, end_id=END,
+                                  pad_id=PAD, stop_at_end=False),
             "loop": lambda: loop(params, primer, rng, steps)}
     if recompute:
         runs["recompute"] = lambda: sample_recomputing(model, params, primer, rng,

@@ -5,7 +5,7 @@ within the biases each library adds), the same batch and window, the same optimi
 same process, with torch's intra-op threads set to the CPUs JAX uses. Written the way a PyTorch
 user would: ``nn.LSTM`` (torch's fused CPU kernel, input projection for the whole sequence
 outside the time loop, as ours), ``F.scaled_dot_product_attention`` with the relative logits as
-an additive mask, MuseGAN as musegan_nets writes it (kernel = stride convolutions as
+an additive mask, MuseGAN as zoo.nets.musegan writes it (kernel = stride convolutions as
 dense layers on patches, per-track weights as a track axis).
 
     LSTM event model  one-hot events -> nn.LSTM(num_layers) -> dropout -> Linear   (Magenta's
@@ -42,7 +42,7 @@ def match_threads() -> int:
 # ---------------------------------------------------------------- LSTM event model
 
 def torch_lstm_lm(cfg) -> nn.Module:
-    """zoo.models.lstm_lm.Config (without attention) -> the same network in torch."""
+    """zoo.nets.lstm_lm.Config (without attention) -> the same network in torch."""
     if cfg.attn_length:
         raise NotImplementedError("the attention RNN has no torch port here")
 
@@ -65,13 +65,13 @@ def torch_lstm_lm(cfg) -> nn.Module:
 # ---------------------------------------------------------------- Transformer
 
 def skew(rel_BxNxTxT):
-    """Huang et al.'s skewing, as zoo.models.transformer_lm.skew."""
+    """Huang et al.'s skewing, as zoo.nets.transformer_lm.skew."""
     B, N, T, _ = rel_BxNxTxT.shape
     return F.pad(rel_BxNxTxT, (1, 0)).reshape(B, N, T + 1, T)[:, :, 1:, :]
 
 
 def torch_transformer_lm(cfg) -> nn.Module:
-    """zoo.models.transformer_lm.Config (relative or absolute positions) -> torch."""
+    """zoo.nets.transformer_lm.Config (relative or absolute positions) -> torch."""
     if cfg.position not in ("relative", "absolute"):
         raise NotImplementedError(f"{cfg.position} positions have no torch port here")
     D, N = cfg.d_model, cfg.num_heads
@@ -165,13 +165,13 @@ def _rms_normalize(x, first: int):
 
 
 def _spread(x, axis: int, factor: int):
-    """(..., L, ..., factor * C) -> (..., L * factor, ..., C), as musegan_nets._spread."""
+    """(..., L, ..., factor * C) -> (..., L * factor, ..., C), as zoo.nets.musegan._spread."""
     y = x.reshape(*x.shape[:-1], factor, x.shape[-1] // factor).movedim(-2, axis + 1)
     return y.reshape(*x.shape[:axis], x.shape[axis] * factor, *x.shape[axis + 1:-1], -1)
 
 
 def _patches(x, axis: int, factor: int):
-    """(..., L, ..., C) -> (..., L / factor, ..., factor * C), as musegan_nets._patches."""
+    """(..., L, ..., C) -> (..., L / factor, ..., factor * C), as zoo.nets.musegan._patches."""
     y = x.reshape(*x.shape[:axis], x.shape[axis] // factor, factor, *x.shape[axis + 1:])
     y = y.movedim(axis + 1, -2)
     return y.reshape(*y.shape[:-2], -1)
@@ -204,8 +204,8 @@ class _Down(nn.Module):
 
 
 def torch_musegan(cfg) -> tuple[nn.Module, nn.Module]:
-    """zoo.models.musegan_nets.Config (hybrid variant) -> (generator, critic) in torch, written as
-    musegan_nets writes them: kernel = stride convolutions as dense layers on reshaped patches,
+    """zoo.nets.musegan.Config (hybrid variant) -> (generator, critic) in torch, written as
+    the flax networks write them: kernel = stride convolutions as dense layers on reshaped patches,
     per-track weights as a track axis of the weights."""
     if cfg.variant != "hybrid":
         raise NotImplementedError("only the hybrid MuseGAN has a torch port here")
@@ -326,10 +326,12 @@ def lm_step(model, train_cfg):
     return step
 
 
-def gan_step(generator, critic, net_cfg, train_cfg):
+def gan_step(generator, critic, net_cfg, train_cfg, task_cfg):
     """MuseGAN's WGAN-GP step: ``critic_steps`` critic updates (each on its own real phrases,
-    fresh noise, gradient penalty), then one generator update; Adam(lr, b1, b2) each."""
-    betas = (net_cfg.adam_b1, net_cfg.adam_b2)
+    fresh noise, gradient penalty), then one generator update; Adam(lr, b1, b2) each.
+    ``net_cfg``: zoo.nets.musegan.Config; ``task_cfg``: zoo.families.gan.config.Config (the
+    penalty weight and Adam's betas)."""
+    betas = (task_cfg.adam_b1, task_cfg.adam_b2)
     g_opt = torch.optim.Adam(generator.parameters(), lr=train_cfg.learning_rate, betas=betas)
     c_opt = torch.optim.Adam(critic.parameters(), lr=train_cfg.learning_rate, betas=betas)
     Z, K = net_cfg.latent_dim, net_cfg.tracks
@@ -339,7 +341,7 @@ def gan_step(generator, critic, net_cfg, train_cfg):
                 "temporal_shared": torch.randn(B, Z), "temporal_private": torch.randn(B, K, Z)}
 
     def step(batch):
-        reals = torch.from_numpy(np.asarray(batch["phrases"], np.float32))  # (B, C, K, N, S, P)
+        reals = torch.from_numpy(np.asarray(batch["inputs"], np.float32))  # (B, C, K, N, S, P)
         B = reals.shape[0]
         for c in range(reals.shape[1]):
             real = reals[:, c]
@@ -349,7 +351,7 @@ def gan_step(generator, critic, net_cfg, train_cfg):
             mixed = (eps * real + (1 - eps) * fake).requires_grad_(True)
             grads, = torch.autograd.grad(critic(mixed).sum(), mixed, create_graph=True)
             gp = ((grads.flatten(1).square().sum(1) + 1e-12).sqrt() - 1).square().mean()
-            loss = critic(fake).mean() - critic(real).mean() + net_cfg.gradient_penalty * gp
+            loss = critic(fake).mean() - critic(real).mean() + task_cfg.gradient_penalty * gp
             c_opt.zero_grad(set_to_none=True)
             loss.backward()
             c_opt.step()
@@ -364,9 +366,10 @@ def gan_step(generator, critic, net_cfg, train_cfg):
     return step
 
 
-def _port(model_cfg, train_cfg):
-    """(step function, parameter count) of the torch port of ``model_cfg``, freshly built."""
-    from zoo.models import lstm_lm, musegan_nets, transformer_lm
+def _port(model_cfg, train_cfg, task_cfg=None):
+    """(step function, parameter count) of the torch port of ``model_cfg``, freshly built;
+    ``task_cfg``: the family's task config (the GAN's; None: its defaults)."""
+    from zoo.nets import lstm_lm, musegan, transformer_lm
 
     torch.manual_seed(0)
     if isinstance(model_cfg, lstm_lm.Config):
@@ -375,9 +378,13 @@ def _port(model_cfg, train_cfg):
     if isinstance(model_cfg, transformer_lm.Config):
         model = torch_transformer_lm(model_cfg)
         return lm_step(model, train_cfg), _params(model)
-    if isinstance(model_cfg, musegan_nets.Config):
+    if isinstance(model_cfg, musegan.Config):
+        from zoo.families.gan.config import Config as GanConfig
+
         generator, critic = torch_musegan(model_cfg)
-        return gan_step(generator, critic, model_cfg, train_cfg), _params(generator, critic)
+        step = gan_step(generator, critic, model_cfg, train_cfg,
+                        GanConfig() if task_cfg is None else task_cfg)
+        return step, _params(generator, critic)
     raise NotImplementedError("no torch port (the issue asks for the LSTM event model, "
                               "the Transformer and the GAN step)")
 
@@ -393,8 +400,9 @@ def thread_counts() -> tuple[int, ...]:
 
 def measure_torch_training(model_cfg, train_cfg, batches: list[dict], steps: int = 10,
                            warmup: int = 2, interleave=None,
-                           threads: tuple[int, ...] | None = None) -> dict:
-    """Median step time of the torch port of ``model_cfg`` (a zoo Config) on ``batches``
+                           threads: tuple[int, ...] | None = None, task_cfg=None) -> dict:
+    """Median step time of the torch port of ``model_cfg`` (a zoo.nets Config; ``task_cfg``
+    the family's task config, e.g. the GAN's penalty and betas, None: defaults) on ``batches``
     (the numpy batches the JAX side reads) at each of ``threads`` (default ``thread_counts()``)
     intra-op thread counts, a fresh model each; ``median_s`` is the fastest setting's. With
     ``interleave`` (one JAX step, ``i -> seconds``), ``jax_interleaved_median_s`` is the JAX
@@ -405,7 +413,7 @@ def measure_torch_training(model_cfg, train_cfg, batches: list[dict], steps: int
     try:
         for n in threads or thread_counts():
             torch.set_num_threads(n)
-            step, params = _port(model_cfg, train_cfg)
+            step, params = _port(model_cfg, train_cfg, task_cfg)
             times, theirs = _timed(step, batches, steps, warmup, interleave)
             by_threads[n] = summary(times)
             jax_times += theirs

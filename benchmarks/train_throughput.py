@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import tempfile
 import time
 from pathlib import Path
 
@@ -26,10 +25,10 @@ from benchmarks.flop_count import jaxpr_flops
 from benchmarks.timing import summary
 from zoo.data.prepare import prepare
 from zoo.errors import ZooError
-from zoo.models import get_preset
+from zoo.registry import get_preset
+from zoo.runs import RunSpec, make_trainer
 from zoo.training.loop import Trainer
 from zoo.training.mesh import global_batch
-from zoo.training.run import RunSpec
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,33 +54,30 @@ def prepared_data(model: str, preset: str, echo=lambda s: None) -> Path:
 
 
 def batch_geometry(batch: dict) -> tuple[int, int]:
-    """(examples, events) in one global batch of any task.
+    """(examples, events) in one global batch of any task (every family's ``inputs``).
 
-    LM windows (``inputs``) and VAE windows (``tokens``): rows and tokens. GAN phrases
-    (``phrases``: B x C x K x N x S x P, C critic updates per step): every real phrase the critic
+    LM and VAE windows (B x T ids) and piano-roll frames (B x T x P): rows and tokens (frames).
+    GAN phrases (B x C x K x N x S x P, C critic updates per step): every real phrase the critic
     reads and its N * S frames.
     """
-    if "phrases" in batch:
-        B, C, _, N, S, _ = batch["phrases"].shape
+    inputs = batch["inputs"]
+    if inputs.ndim == 6:
+        B, C, _, N, S, _ = inputs.shape
         return B * C, B * C * N * S
-    for key in ("inputs", "tokens"):
-        if key in batch:
-            return batch[key].shape[0], math.prod(batch[key].shape[:2])
-    first = next(iter(batch.values()))
-    return first.shape[0], math.prod(first.shape[:2])
+    return inputs.shape[0], math.prod(inputs.shape[:2])
 
 
 def build(case: TrainCase, data_dir: Path, devices=None) -> Trainer:
-    """The engine's Trainer for ``case`` over ``devices`` (default: all, as ``zoo train``);
-    it writes nothing to its (temporary) run directory."""
-    workdir = Path(tempfile.gettempdir()) / "zoo-bench-run"
-    return Trainer(workdir, RunSpec(case.model, case.preset, str(data_dir), case.overrides),
-                   devices)
+    """The engine's Trainer for ``case`` over ``devices`` (default: all, as ``zoo train``),
+    built as ``zoo train`` builds it (``zoo.runs``); it writes nothing."""
+    _, trainer = make_trainer(RunSpec(case.model, case.preset, str(data_dir), case.overrides),
+                              devices)
+    return trainer
 
 
 def host_batches(trainer: Trainer, count: int) -> list[dict[str, np.ndarray]]:
     """The first ``count`` training batches of the run (numpy, this process's rows)."""
-    source = trainer.task.train_batches(trainer.built.data.split("train"),
+    source = trainer.task.train_batches(trainer.data.split("train"),
                                         jax.process_index(), jax.process_count())
     return [source.batch(k) for k in range(count)]
 
@@ -146,9 +142,11 @@ def measure_training(case: TrainCase, data_dir: Path, steps: int = 10, warmup: i
         "achieved_gflops": flops / stats["median_s"] / 1e9,
         "recompiles_after_warmup": trainer.traces - traces,
         "jit_cache_growth_after_warmup": trainer.train_step._cache_size() - cache,
-        "model_config": dataclasses.asdict(trainer.built.model_config),
+        "model_config": dataclasses.asdict(trainer.task.model.config),
         "train_config": dataclasses.asdict(cfg),
     }
+    if trainer.task.config is not None:   # the family's objective knobs (VAE, GAN, frames)
+        record["task_config"] = dataclasses.asdict(trainer.task.config)
     if peak_gflops:
         record["flops_utilisation"] = record["achieved_gflops"] / peak_gflops
     return record, run
@@ -156,12 +154,12 @@ def measure_training(case: TrainCase, data_dir: Path, steps: int = 10, warmup: i
 
 def input_wait(run: CompiledStep, steps: int = 10, warmup: int = 2,
                max_seconds: float | None = 10.0, min_steps: int = 5) -> dict:
-    """The real loop's pattern: batches from ``train_batches(...).iterate`` (built ahead in a
-    thread), step k's metrics fetched after step k+1 is dispatched. Returns the wall time per
-    step and the share of it spent waiting in ``next(batches)``, over ``steps`` steps after
-    ``warmup``, or fewer (at least ``min_steps``) once ``max_seconds`` have passed."""
+    """The real loop's pattern: batches from ``train_batches(...).iterate`` (``Batcher``: built
+    ahead in a thread), step k's metrics fetched after step k+1 is dispatched. Returns the wall
+    time per step and the share of it spent waiting in ``next(batches)``, over ``steps`` steps
+    after ``warmup``, or fewer (at least ``min_steps``) once ``max_seconds`` have passed."""
     trainer, state = run.trainer, run.state
-    batches = trainer.task.train_batches(trainer.built.data.split("train"),
+    batches = trainer.task.train_batches(trainer.data.split("train"),
                                          jax.process_index(), jax.process_count()).iterate(0)
     rng = trainer.rng
     pending = None
@@ -189,7 +187,7 @@ def input_wait(run: CompiledStep, steps: int = 10, warmup: int = 2,
     total = time.perf_counter() - start
     batches.close()
     run.state = state
-    source = trainer.task.train_batches(trainer.built.data.split("train"), 0, 1)
+    source = trainer.task.train_batches(trainer.data.split("train"), 0, 1)
     build_times = []
     for k in range(3):
         t0 = time.perf_counter()

@@ -31,9 +31,9 @@ from benchmarks.report import (  # noqa: E402
 )
 from benchmarks.sampling_speed import per_event_sampler, sample_recomputing  # noqa: E402
 from benchmarks.train_throughput import TrainCase  # noqa: E402
-from zoo.codecs import END  # noqa: E402
-from zoo.models import lstm_lm, transformer_lm  # noqa: E402
-from zoo.sampling.autoregressive import sample  # noqa: E402
+from zoo.codecs import END, PAD  # noqa: E402
+from zoo.nets import lstm_lm, transformer_lm  # noqa: E402
+from zoo.nets.decoding import sample  # noqa: E402
 
 LSTM = ("model.hidden=16", "model.num_layers=2", "batch_size=8", "seq_len=16")
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -310,7 +310,7 @@ def test_per_event_loop_draws_the_jitted_samplers_ids():
     primer = jnp.asarray([[END, 5, 7], [END, 3, 3]], jnp.int32)
     params = model.init(jax.random.key(0), primer, model.initial_carry(2))["params"]
     rng = jax.random.key(3)
-    expected = sample(model, params, primer, rng, num_steps=24, temperature=1.5, top_k=6,
+    expected = sample(model, params, primer, rng, num_steps=24, end_id=END, pad_id=PAD, temperature=1.5, top_k=6,
                       top_p=0.9, stop_at_end=True)
     loop = per_event_sampler(model, temperature=1.5, top_k=6, top_p=0.9, stop_at_end=True)
     got = loop(params, primer, rng, 24)
@@ -327,7 +327,7 @@ def test_recomputing_sampler_draws_the_cached_samplers_ids():
     primer = jnp.full((2, 1), END, jnp.int32)
     params = model.init(jax.random.key(0), primer, model.initial_carry(2))["params"]
     rng = jax.random.key(5)
-    cached = sample(model, params, primer, rng, num_steps=12, stop_at_end=False)
+    cached = sample(model, params, primer, rng, num_steps=12, end_id=END, pad_id=PAD, stop_at_end=False)
     full = sample_recomputing(model, params, primer, rng, num_steps=12)
     np.testing.assert_array_equal(np.asarray(full), np.asarray(cached))
     assert len(np.unique(np.asarray(full))) > 2

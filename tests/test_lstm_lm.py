@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from zoo.models.lstm_lm import Config, LstmLM, RecentAttention, lstm_scan
+from zoo.nets.lstm_lm import Config, LstmLM, RecentAttention, lstm_scan
 
 V = 13
 

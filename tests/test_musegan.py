@@ -15,9 +15,10 @@ from note_seq.protobuf import music_pb2
 from zoo.cli import main
 from zoo.codecs import get_codec
 from zoo.errors import SkipPiece, ZooError
-from zoo.models.musegan import PRESETS
-from zoo.models.musegan_nets import Config, MuseGAN, sample_latents
-from zoo.training.gan_task import to_frames
+from zoo.families.gan.config import Config as GANConfig
+from zoo.families.gan.task import to_frames
+from zoo.nets.musegan import Config, MuseGAN, sample_latents
+from zoo.registry.musegan import PRESETS
 
 QUARTER = 0.5  # seconds at 120 qpm
 codec = get_codec("multitrack")  # 4 tracks x 84 keys (24..107), 16 steps per 4/4 bar
@@ -107,7 +108,7 @@ def test_network_shapes(config):
 
 
 def test_gradient_penalty_equals_its_definition():
-    from zoo.training.gan_task import gradient_penalty
+    from zoo.families.gan.task import gradient_penalty
 
     real = jax.random.bernoulli(jax.random.key(0), 0.3, (3, 2, 5)).astype(jnp.float32)
     fake = jax.random.uniform(jax.random.key(1), (3, 2, 5))
@@ -146,21 +147,21 @@ def chorales(tmp_path_factory):
 
 
 def test_phrase_batches_are_a_function_of_seed_and_index(chorales):
-    from zoo.data.bar_batches import PhraseBatches, eval_phrase_batches
     from zoo.data.prepared import PreparedData
+    from zoo.families.gan.phrases import eval_phrase_batches, train_batches
 
     split = PreparedData(chorales).split("train")
-    whole = PhraseBatches(split, codec, 8, bars=4, seed=3, draws=2).batch(5)
-    assert whole["phrases"].shape == (8, 2, 4, 4, 16, 84) and whole["row"].tolist() == list(range(8))
-    again = PhraseBatches(split, codec, 8, bars=4, seed=3, draws=2).batch(5)
-    assert np.array_equal(whole["phrases"], again["phrases"])
-    halves = [PhraseBatches(split, codec, 8, 4, 3, 2, process_index=p, process_count=2).batch(5)
+    whole = train_batches(split, codec, 8, bars=4, seed=3, draws=2).batch(5)
+    assert whole["inputs"].shape == (8, 2, 4, 4, 16, 84) and whole["row"].tolist() == list(range(8))
+    again = train_batches(split, codec, 8, bars=4, seed=3, draws=2).batch(5)
+    assert np.array_equal(whole["inputs"], again["inputs"])
+    halves = [train_batches(split, codec, 8, 4, 3, 2, process_index=p, process_count=2).batch(5)
               for p in range(2)]
-    assert np.array_equal(np.concatenate([h["phrases"] for h in halves]), whole["phrases"])
-    assert not np.array_equal(PhraseBatches(split, codec, 8, 4, 4, 2).batch(5)["phrases"],
-                              whole["phrases"])
+    assert np.array_equal(np.concatenate([h["inputs"] for h in halves]), whole["inputs"])
+    assert not np.array_equal(train_batches(split, codec, 8, 4, 4, 2).batch(5)["inputs"],
+                              whole["inputs"])
     # every phrase is 4 whole bars of some piece: its frames occur in the data from a bar line
-    frames = whole["phrases"][0, 0].transpose(1, 2, 0, 3).reshape(64, 336)
+    frames = whole["inputs"][0, 0].transpose(1, 2, 0, 3).reshape(64, 336)
     assert any(np.array_equal(split[i][s:s + 64], frames) for i in range(len(split))
                for s in range(0, len(split[i]) - 63, 16))
     batches = eval_phrase_batches(PreparedData(chorales).split("valid"), codec, 4, 16)
@@ -174,17 +175,18 @@ STEPS = 30
 # pitch-class counts by chance, which a 30-step run cannot be expected to improve on
 RUN = ["--set", f"steps={STEPS}", "--set", f"eval_every={STEPS}", "--set", "log_every=10",
        "--set", "batch_size=8", "--set", "learning_rate=0.002", "--set", "model.logit_offset=0",
-       "--set", "model.report_phrases=128", "--set", "model.inversion_steps=40", "--no-progress"]
+       "--set", "task.report_phrases=128", "--set", "task.inversion_steps=40", "--no-progress"]
 
 
 @pytest.fixture(scope="module")
 def run(chorales, tmp_path_factory):
     """`zoo train musegan --preset tiny` on the chorales, recording the summary the CLI gets and
     the state the run starts from."""
+    from zoo import runs
     from zoo.training import loop
 
     seen = {}
-    real_train, real_initial = loop.train_and_evaluate, loop.Trainer.initial_state
+    real_train, real_initial = runs.train_and_evaluate, loop.Trainer.initial_state
 
     def train(*args, **kwargs):
         seen["summary"] = real_train(*args, **kwargs)
@@ -197,7 +199,7 @@ def run(chorales, tmp_path_factory):
 
     workdir = tmp_path_factory.mktemp("runs") / "musegan"
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(loop, "train_and_evaluate", train)
+        mp.setattr(runs, "train_and_evaluate", train)
         mp.setattr(loop.Trainer, "initial_state", initial_state)
         assert main(["train", "musegan", "--preset", "tiny", "--data", chorales,
                      "--workdir", str(workdir), *RUN]) == 0
@@ -205,14 +207,15 @@ def run(chorales, tmp_path_factory):
 
 
 def test_gan_step_compiles_once_and_checkpoints_both_networks(run):
-    from zoo.training.loop import load_trained
+    from zoo.runs import load_trained
 
     workdir, seen = run
     summary = seen["summary"]
     assert summary["step"] == STEPS and summary["train_step_compiles"] == 1
     assert summary["skipped_nonfinite"] == 0
     assert {"critic_loss", "generator_loss", "gradient_penalty"} <= set(summary["train"])
-    _, state, step = load_trained(workdir)
+    trained = load_trained(workdir)
+    state, step = trained.state, trained.step
     assert step == STEPS
     assert set(state.params) == set(state.opt_state) == {"generator", "critic"}
     for net in ("generator", "critic"):  # both networks and both Adam states moved
@@ -224,8 +227,8 @@ def test_gan_step_compiles_once_and_checkpoints_both_networks(run):
 
 
 def test_metric_distances_to_the_data_shrink_from_initialization(run):
-    from zoo.training.gan_task import metric_distances
-    from zoo.training.run import RunSpec, build_run
+    from zoo.families.gan.task import metric_distances
+    from zoo.runs import RunSpec, build_run
 
     workdir, seen = run
     built = build_run(RunSpec.load(workdir))
@@ -264,7 +267,7 @@ def test_cli_samples_midi_and_pngs_and_prints_the_metric_table(run, capsys):
 
 
 def test_interpolate_between_two_chorale_phrases(run):
-    from zoo.training.run import RunSpec, build_run
+    from zoo.runs import RunSpec, build_run
 
     workdir, seen = run
     built = build_run(RunSpec.load(workdir))
@@ -297,8 +300,10 @@ def test_one_line_errors(run, chorales, capsys):
     err = capsys.readouterr().err
     assert "--set tracks=4 --set steps_per_quarter=12" in err and len(err.splitlines()) == 1
     assert not (workdir.parent / "wrong").exists()
-    with pytest.raises(ZooError, match="unknown model.loss"):
-        MuseGAN(Config(loss="hinge")).init(jax.random.key(0), sample_latents(
+    with pytest.raises(ZooError, match="unknown task.loss"):
+        GANConfig(loss="hinge")
+    with pytest.raises(ZooError, match="unknown model.variant"):
+        MuseGAN(Config(variant="wide")).init(jax.random.key(0), sample_latents(
             Config(), jax.random.key(0), jnp.arange(1)), jnp.zeros((1, 4, 4, 16, 84)))
 
 
@@ -309,7 +314,8 @@ def test_musegan_preset_follows_the_paper():
     assert data.vocab_size == 5 * 84
     assert (paper.model.tracks, paper.model.bars, paper.model.steps_per_bar,
             paper.model.pitches) == (5, 4, 48, 84)
-    assert (paper.model.loss, paper.model.gradient_penalty, paper.model.critic_steps) == (
+    objective = paper.task or GANConfig()
+    assert (objective.loss, objective.gradient_penalty, objective.critic_steps) == (
         "wgan-gp", 10.0, 5)
-    assert (paper.train.batch_size, paper.train.learning_rate, paper.model.adam_b1,
-            paper.model.adam_b2) == (64, 1e-3, 0.5, 0.9)
+    assert (paper.train.batch_size, paper.train.learning_rate, objective.adam_b1,
+            objective.adam_b2) == (64, 1e-3, 0.5, 0.9)

@@ -14,16 +14,15 @@ import pytest
 from zoo.cli import main
 from zoo.codecs import END, PAD
 from zoo.errors import ZooError
-from zoo.models.transformer_lm import (
+from zoo.nets.decoding import sample
+from zoo.nets.transformer_lm import (
     Config,
     Dropout,
     TransformerLM,
     relative_logits_gathered,
     relative_logits_skewed,
 )
-from zoo.sampling.autoregressive import sample
-from zoo.training.loop import train_and_evaluate
-from zoo.training.run import RunSpec
+from zoo.runs import RunSpec, train_and_evaluate
 
 V = 13
 POSITIONS = ("relative", "absolute", "rotary")
@@ -138,7 +137,7 @@ def test_jitted_sampler_follows_the_model(position):
     own full-pass logits at every step (past max_len too for relative positions)."""
     model, params = _model_params(position, max_len=6 if position == "relative" else 32)
     primer = jnp.asarray([[END, 5, 7, 9]], jnp.int32)
-    ids = np.asarray(sample(model, params, primer, jax.random.key(0), num_steps=20,
+    ids = np.asarray(sample(model, params, primer, jax.random.key(0), num_steps=20, end_id=END, pad_id=PAD,
                             temperature=1e-4, stop_at_end=False))
     seq = jnp.concatenate([primer, jnp.asarray(ids)], axis=1)
     logits, _ = _apply(model)(params, seq[:, :-1], model.initial_carry(1))
@@ -148,8 +147,8 @@ def test_jitted_sampler_follows_the_model(position):
 
 def test_absolute_positions_stop_at_max_len():
     from zoo.codecs import get_codec
-    from zoo.training.config import TrainConfig
-    from zoo.training.lm_task import LanguageModelTask
+    from zoo.config import TrainConfig
+    from zoo.families.lm.task import LanguageModelTask
 
     model, params = _model_params("absolute", max_len=32)
     with pytest.raises(ZooError, match="longer than model.max_len=32"):

@@ -19,18 +19,19 @@ from zoo.cli import main
 from zoo.codecs import get_codec
 from zoo.data.prepare import prepare
 from zoo.data.prepared import PreparedData
-from zoo.data.window_batches import (
-    WindowBatches,
+from zoo.families.optim import make_optimizer
+from zoo.families.vae import task as vae
+from zoo.families.vae.windows import (
     WindowSpec,
     eval_window_batches,
     pad_to_bars,
     piece_window_starts,
+    train_batches,
 )
-from zoo.models import build_model, get_preset, model_module
-from zoo.models.music_vae_nets import bidirectional_scan, lstm_update
-from zoo.training import vae_task as vae
-from zoo.training.optim import make_optimizer
+from zoo.nets.music_vae import bidirectional_scan, lstm_update
+from zoo.registry import build_task, get_preset
 from zoo.training.state import create_state
+from zoo.training.steps import make_train_step
 
 MELODY = get_codec("melody")
 SMALL = dict(z_size=8, encoder_hidden=16, decoder_hidden=16, conductor_hidden=16)
@@ -61,17 +62,23 @@ def melodies(tmp_path_factory):
     return str(out)
 
 
-def _task(preset="tiny", codec=MELODY, train=None, **model_changes):
+TASK_KEYS = {f.name for f in dataclasses.fields(vae.Config)}
+
+
+def _task(preset="tiny", codec=MELODY, train=None, **changes):
+    """The preset's task with ``changes`` to the network's or the objective's config."""
     p = get_preset("music_vae", preset)
-    p = dataclasses.replace(p, model=dataclasses.replace(p.model, **model_changes),
+    net = {k: v for k, v in changes.items() if k not in TASK_KEYS}
+    objective = {k: v for k, v in changes.items() if k in TASK_KEYS}
+    p = dataclasses.replace(p, model=dataclasses.replace(p.model, **net),
+                            task=dataclasses.replace(p.task or vae.Config(), **objective),
                             train=train or p.train)
-    return model_module("music_vae").Task(build_model("music_vae", p, codec.vocab_size), codec,
-                                          p.train)
+    return build_task("music_vae", p, codec)
 
 
 def _random_params(task, scale=0.5):
     """Weights ~ N(0, scale^2): larger than at init, so that z and the bars visibly matter."""
-    leaves, tree = jax.tree.flatten(jax.eval_shape(task.init_params, jax.random.key(0)))
+    leaves, tree = jax.tree.flatten(jax.eval_shape(task.init, jax.random.key(0)))
     keys = jax.random.split(jax.random.key(0), len(leaves))
     return jax.tree.unflatten(tree, [scale * jax.random.normal(k, x.shape)
                                      for k, x in zip(keys, leaves)])
@@ -173,13 +180,13 @@ def test_loss_is_reconstruction_plus_beta_times_kl_above_free_bits():
     task = _task("tiny", free_bits=3.0, max_beta=0.4, beta_rate=0.9, **SMALL)
     params = _random_params(task)
     ids = jnp.asarray(np.random.default_rng(1).integers(2, 40, (4, 32)), jnp.int32)
-    batch = {"tokens": ids, "mask": jnp.array([1.0, 1.0, 1.0, 0.0])}
+    batch = {"inputs": ids, "mask": jnp.array([1.0, 1.0, 1.0, 0.0])}
     rng = jax.random.key(7)
     latent, sampling = jax.random.split(rng)
 
     @jax.jit
     def both(params):
-        return (task.loss(params, batch, rng, True, step=jnp.int32(3)),
+        return (task.loss(params, batch, rng, train=True, step=jnp.int32(3)),
                 task.model.apply({"params": params}, ids,
                                  rngs={"latent": latent, "sampling": sampling}))
 
@@ -230,22 +237,22 @@ def test_window_rules_on_literal_drum_ids():
 def test_window_batches_are_pure_functions_of_seed_and_index(melodies):
     data = PreparedData(melodies)
     train, spec = data.split("train"), WindowSpec(32)
-    a = WindowBatches(train, MELODY, spec, 8, seed=0, transpose=(-2, 2))
-    b = WindowBatches(train, MELODY, spec, 8, seed=0, transpose=(-2, 2))
-    np.testing.assert_array_equal(a.batch(7)["tokens"], b.batch(7)["tokens"])
-    assert not np.array_equal(a.batch(7)["tokens"], a.batch(8)["tokens"])
-    halves = [WindowBatches(train, MELODY, spec, 8, 0, (-2, 2), i, 2).batch(7)["tokens"]
+    a = train_batches(train, MELODY, spec, 8, seed=0, transpose=(-2, 2))
+    b = train_batches(train, MELODY, spec, 8, seed=0, transpose=(-2, 2))
+    np.testing.assert_array_equal(a.batch(7)["inputs"], b.batch(7)["inputs"])
+    assert not np.array_equal(a.batch(7)["inputs"], a.batch(8)["inputs"])
+    halves = [train_batches(train, MELODY, spec, 8, 0, (-2, 2), i, 2).batch(7)["inputs"]
               for i in range(2)]
-    np.testing.assert_array_equal(np.concatenate(halves), a.batch(7)["tokens"])
+    np.testing.assert_array_equal(np.concatenate(halves), a.batch(7)["inputs"])
     evals = eval_window_batches(data.split("valid"), MELODY, spec, 8)
-    assert all(e["tokens"].shape == (8, 32) for e in evals) and evals[-1]["mask"].sum() >= 1
+    assert all(e["inputs"].shape == (8, 32) for e in evals) and evals[-1]["mask"].sum() >= 1
     silent = np.array([1.0 - vae_sounding(row) for e in evals for row, m in
-                       zip(e["tokens"], e["mask"]) if m])
+                       zip(e["inputs"], e["mask"]) if m])
     assert silent.max() <= 0.5
 
 
 def vae_sounding(row):
-    from zoo.data.window_batches import sounding_steps
+    from zoo.families.vae.windows import sounding_steps
 
     return sounding_steps(row[None], MELODY)[0].mean()
 
@@ -271,9 +278,9 @@ def test_tiny_vae_overfits_and_interpolation_ends_decode_back(melodies):
     cfg = dataclasses.replace(preset.train, batch_size=8, learning_rate=1e-2, decay="constant")
     task = _task("tiny", train=cfg)
     tx, schedule = make_optimizer(cfg)
-    state = create_state(task.init_params, tx, jax.random.key(0))
-    step = jax.jit(task.make_train_step(tx, schedule))
-    batch = {"tokens": jnp.asarray(windows), "mask": jnp.ones(8)}
+    state = create_state(task.init, tx, jax.random.key(0))
+    step = jax.jit(make_train_step(task, tx, schedule))
+    batch = {"inputs": jnp.asarray(windows), "mask": jnp.ones(8)}
     accuracy = []  # teacher forced with z ~ q(z|x), measured by each step before its update
     for _ in range(400):
         state, metrics = step(state, batch, jax.random.key(1))

@@ -11,11 +11,13 @@ import numpy as np
 import pytest
 
 from zoo.codecs import get_codec
-from zoo.data.batches import Augment
-from zoo.data.frame_batches import TrainFrameBatches, eval_frame_batches
-from zoo.models.pianoroll_nets import Config, PianorollNet, bernoulli_log_prob
-from zoo.training.config import TrainConfig
-from zoo.training.frames_task import FrameModelTask, sample_frames
+from zoo.config import TrainConfig
+from zoo.data.batcher import Augment
+from zoo.families.frames.batches import eval_batches as eval_frame_batches
+from zoo.families.frames.batches import train_batches as frame_batches
+from zoo.families.frames.task import FrameModelTask
+from zoo.nets.decoding import sample_frames
+from zoo.nets.pianoroll import Config, PianorollNet, bernoulli_log_prob
 
 
 def _net(head, keys, **kw):
@@ -111,7 +113,7 @@ def test_bernoulli_nll_and_expected_accuracy_equal_numpy():
     mask[1, 6:] = 0      # a short piece
     mask[3] = 0          # a padding row
     batch = {"inputs": inputs, "targets": targets, "mask": mask}
-    loss, sums = jax.jit(task.loss, static_argnums=3)(params, batch, jax.random.key(0), False)
+    loss, sums = jax.jit(functools.partial(task.loss, train=False))(params, batch, jax.random.key(0))
     cond, _ = _apply(model, params, inputs, model.initial_carry(4))
     p = 1.0 / (1.0 + np.exp(-np.asarray(cond["logits"], np.float64)))
     v = targets.astype(np.float64)
@@ -135,10 +137,10 @@ def test_whole_piece_evaluation_is_frame_weighted_and_scores_the_first_frame(hea
     rng = np.random.default_rng(3)
     pieces = [_random_frames(i, (int(n), P), p_on=0.05) for i, n in
               enumerate(rng.choice([9, 14], size=6))]
-    loss = jax.jit(task.loss, static_argnums=3)
+    loss = jax.jit(functools.partial(task.loss, train=False))
     sums = None
     for batch in eval_frame_batches(pieces, batch_size=4):
-        _, s = loss(params, batch, jax.random.key(0), False)
+        _, s = loss(params, batch, jax.random.key(0))
         sums = s if sums is None else jax.tree.map(jnp.add, sums, s)
     got = task.summarize(jax.device_get(sums))
     total = 0.0
@@ -218,16 +220,16 @@ def _pieces(n=9, keys=88):
 
 def test_train_batches_are_a_pure_function_of_seed_and_index():
     codec, pieces = get_codec("pianoroll"), _pieces()
-    a = TrainFrameBatches(pieces, codec, 8, 12, seed=3)
-    b = TrainFrameBatches(pieces, codec, 8, 12, seed=3)
+    a = frame_batches(pieces, codec, 8, 12, seed=3)
+    b = frame_batches(pieces, codec, 8, 12, seed=3)
     for k in (0, 5, 17):
         for key in ("inputs", "targets", "mask"):
             np.testing.assert_array_equal(a.batch(k)[key], b.batch(k)[key])
     resumed = next(b.iterate(5))
     np.testing.assert_array_equal(resumed["targets"], a.batch(5)["targets"])
-    assert not np.array_equal(TrainFrameBatches(pieces, codec, 8, 12, seed=4).batch(0)["targets"],
+    assert not np.array_equal(frame_batches(pieces, codec, 8, 12, seed=4).batch(0)["targets"],
                               a.batch(0)["targets"])
-    halves = [TrainFrameBatches(pieces, codec, 8, 12, seed=3, process_index=i, process_count=2)
+    halves = [frame_batches(pieces, codec, 8, 12, seed=3, process_index=i, process_count=2)
               for i in range(2)]
     np.testing.assert_array_equal(
         np.concatenate([h.batch(2)["inputs"] for h in halves]), a.batch(2)["inputs"])
@@ -241,7 +243,7 @@ def test_train_batches_are_a_pure_function_of_seed_and_index():
 
 def test_transposed_windows_are_moved_crops_of_the_pieces():
     codec, pieces = get_codec("pianoroll"), _pieces()
-    batches = TrainFrameBatches(pieces, codec, 8, 10, seed=0, augment=Augment((-3, 3)))
+    batches = frame_batches(pieces, codec, 8, 10, seed=0, augment=Augment((-3, 3)))
     moved = set()
     for k in range(3):
         batch = batches.batch(k)

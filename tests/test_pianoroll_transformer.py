@@ -14,8 +14,9 @@ from test_pianoroll_models import _all_frames, _apply, _params, _random_frames
 from zoo.cli import main
 from zoo.data.prepared import PreparedData
 from zoo.errors import ZooError
-from zoo.models.pianoroll_transformer import Config, PianorollTransformer
-from zoo.training.frames_task import key_frequency_baseline, sample_frames
+from zoo.families.baselines import key_frequency_baseline
+from zoo.nets.decoding import sample_frames
+from zoo.nets.pianoroll_transformer import Config, PianorollTransformer
 
 
 def _net(head, keys, position="relative", max_len=16, **kw):

@@ -16,8 +16,7 @@ import jax
 import numpy as np
 
 from zoo.cli import main
-from zoo.training.loop import load_trained, train_and_evaluate
-from zoo.training.run import RunSpec
+from zoo.runs import RunSpec, load_trained, train_and_evaluate
 
 SMALL = ("model.hidden=32", "batch_size=8", "seq_len=32", "eval_every=1000", "log_every=5",
          "eval_max_pieces=4")
@@ -25,7 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _params(workdir):
-    _, state, step = load_trained(workdir)
+    trained = load_trained(workdir)
+    state, step = trained.state, trained.step
     return step, jax.device_get(state.params)
 
 

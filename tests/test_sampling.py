@@ -5,8 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from zoo.codecs import END, PAD
-from zoo.models.lstm_lm import Config, LstmLM
-from zoo.sampling.autoregressive import filter_logits, sample
+from zoo.nets.decoding import filter_logits, sample
+from zoo.nets.lstm_lm import Config, LstmLM
 
 V = 9
 
@@ -32,8 +32,8 @@ def test_top_k_and_top_p_keep_the_right_ids():
 def test_sampling_is_deterministic_and_never_draws_pad():
     model, params = _model()
     primer = jnp.full((4, 1), END, jnp.int32)
-    a = sample(model, params, primer, jax.random.key(3), num_steps=40, stop_at_end=False)
-    b = sample(model, params, primer, jax.random.key(3), num_steps=40, stop_at_end=False)
+    a = sample(model, params, primer, jax.random.key(3), num_steps=40, end_id=END, pad_id=PAD, stop_at_end=False)
+    b = sample(model, params, primer, jax.random.key(3), num_steps=40, end_id=END, pad_id=PAD, stop_at_end=False)
     np.testing.assert_array_equal(a, b)
     assert a.shape == (4, 40)
     assert not np.any(np.asarray(a) == PAD) and not np.any(np.asarray(a) == END)
@@ -45,7 +45,7 @@ def test_rows_stop_at_end_then_pad():
     params = jax.tree.map(lambda x: x, params)
     params["logits"]["bias"] = params["logits"]["bias"].at[END].set(50.0)
     ids = np.asarray(sample(model, params, jnp.full((2, 1), END, jnp.int32), jax.random.key(0),
-                            num_steps=10))
+                            num_steps=10, end_id=END, pad_id=PAD))
     assert (ids[:, 0] == END).all() and (ids[:, 1:] == PAD).all()
 
 
@@ -53,7 +53,7 @@ def test_greedy_sampling_follows_the_model():
     """At a tiny temperature the sampler picks argmax of the model's own logits at each step."""
     model, params = _model()
     ids = np.asarray(sample(model, params, jnp.full((1, 1), END, jnp.int32), jax.random.key(0),
-                            num_steps=12, temperature=1e-4, stop_at_end=False))
+                            num_steps=12, end_id=END, pad_id=PAD, temperature=1e-4, stop_at_end=False))
     seq = jnp.concatenate([jnp.array([[END]]), jnp.asarray(ids)], axis=1)
     logits, _ = model.apply({"params": params}, seq[:, :-1], model.initial_carry(1))
     masked = logits.at[..., PAD].set(-jnp.inf).at[..., END].set(-jnp.inf)

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 from zoo.errors import ZooError
-from zoo.training.loop import train_and_evaluate
-from zoo.training.run import RunSpec
+from zoo.runs import RunSpec, train_and_evaluate
 
 SMALL = ("model.hidden=32", "batch_size=8", "seq_len=32", "eval_every=1000", "log_every=2",
          "eval_max_pieces=8", "learning_rate=0.01")
@@ -72,17 +71,12 @@ def nan_loss_after_step_2(monkeypatch):
     """Make the loss NaN from the third update on."""
     from zoo.training import steps
 
-    real = steps.make_train_step
+    def poisoned(task, tx, schedule):
+        def loss(p, b, r, *, step, train):
+            value, sums = task.loss(p, b, r, step=step, train=train)
+            return jnp.where(step >= 2, jnp.nan, value), sums
 
-    def poisoned(loss_fn, tx, schedule):
-        def train_step(state, batch, rng):
-            def loss(p, b, r, t):
-                value, sums = loss_fn(p, b, r, t)
-                return jnp.where(state.step >= 2, jnp.nan, value), sums
-
-            return real(loss, tx, schedule)(state, batch, rng)
-
-        return train_step
+        return steps.guarded_step(steps.gradient_update(loss, tx, schedule))
 
     monkeypatch.setattr("zoo.training.loop.make_train_step", poisoned)
 

@@ -42,7 +42,7 @@ def default_data(model: str, preset_name: str | None, echo=print) -> str:
     """Prepare (or reuse from the cache) the preset's default corpus with its codec."""
     from zoo.codecs import get_codec
     from zoo.data.prepare import prepare
-    from zoo.models import get_preset
+    from zoo.registry import get_preset
 
     preset = get_preset(model, preset_name)
     if preset.source is None:
@@ -52,12 +52,10 @@ def default_data(model: str, preset_name: str | None, echo=print) -> str:
 
 
 def cmd_train(args) -> int:
-    from zoo.models import get_preset, model_module
-    from zoo.training.loop import train_and_evaluate
-    from zoo.training.run import RunSpec
+    from zoo.registry import default_preset, get_preset
+    from zoo.runs import RunSpec, train_and_evaluate
 
-    model_module(args.model)
-    preset_name = args.preset or model_module(args.model).DEFAULT_PRESET
+    preset_name = args.preset or default_preset(args.model)
     get_preset(args.model, preset_name)
     workdir = Path(args.workdir or f"runs/{args.model}-{preset_name}")
     overrides = tuple(args.set or ())
@@ -83,7 +81,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_sample(args) -> int:
-    from zoo.sampling.generate import generate
+    from zoo.generate import generate
 
     paths = generate(Path(args.workdir), num=args.num, steps=args.steps, primer=args.primer,
                      primer_pitches=args.primer_pitches, temperature=args.temperature,
@@ -95,20 +93,20 @@ def cmd_sample(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from zoo.training.loop import load_trained
+    from zoo.runs import load_trained
 
-    trainer, state, step = load_trained(Path(args.workdir))
-    spec = trainer.built.spec
-    reported = getattr(trainer.task, "metrics", ("nll",))
+    trained = load_trained(Path(args.workdir))
+    trainer, state, step, spec = trained.trainer, trained.state, trained.step, trained.built.spec
+    reported = trainer.task.eval_metrics
     if args.metric and args.metric not in reported:
         raise ZooError(f"{spec.model} reports {', '.join(reported)}, not '{args.metric}'")
-    report = trainer.task.report(trainer, state, args.splits.split(","))
+    report = trainer.report(state.params, args.splits.split(","))
     print(f"{spec.model}/{spec.preset} at step {step} on {spec.data}")
     print("\n".join(report.pop("table")))
     if args.samples:
         from zoo.eval.suite import evaluate_samples
 
-        report["samples"] = evaluate_samples(trainer, state, args.samples, seed=args.seed,
+        report["samples"] = evaluate_samples(trained, args.samples, seed=args.seed,
                                              out=Path(args.workdir) / "eval")
     (Path(args.workdir) / "eval.json").write_text(
         json.dumps({"workdir": args.workdir, "step": step, **report}, indent=2))
@@ -119,12 +117,14 @@ def cmd_interpolate(args) -> int:
     import jax
     import note_seq
 
-    from zoo.sampling.writers import write_midi, write_pianoroll_png
-    from zoo.training.loop import load_trained
+    from zoo.data.writers import write_midi, write_pianoroll_png
+    from zoo.runs import load_trained
 
-    trainer, state, step = load_trained(Path(args.workdir))
-    if not hasattr(trainer.task, "interpolate"):
-        raise ZooError(f"{trainer.built.spec.model} does not interpolate; MusicVAE does")
+    trained = load_trained(Path(args.workdir))
+    trainer, state = trained.trainer, trained.state
+    if not trainer.task.interpolates:
+        raise ZooError(f"{trained.built.spec.model} does not interpolate; MusicVAE and MuseGAN "
+                       "do")
     pieces = []
     for path in (args.a, args.b):
         try:
@@ -145,17 +145,15 @@ def cmd_models(args) -> int:
     import jax
 
     from zoo.codecs import get_codec
-    from zoo.models import MODEL_NAMES, build_model, model_module
+    from zoo.registry import MODEL_NAMES, build_net, default_preset, presets
 
     print(f"{'model':<16} {'preset':<14} {'codec':<12} {'params':>11}  default data / note")
     for name in MODEL_NAMES:
-        module = model_module(name)
-        for pname, preset in module.PRESETS.items():
-            model = build_model(name, preset, get_codec(preset.codec).vocab_size)
-            task = module.Task(model, get_codec(preset.codec), preset.train)
-            shapes = jax.eval_shape(task.init_params, jax.random.key(0))
+        for pname, preset in presets(name).items():
+            net = build_net(name, preset, get_codec(preset.codec).vocab_size)
+            shapes = jax.eval_shape(net.init_params, jax.random.key(0))
             count = sum(x.size for x in jax.tree.leaves(shapes))
-            default = " (default)" if pname == module.DEFAULT_PRESET else ""
+            default = " (default)" if pname == default_preset(name) else ""
             print(f"{name:<16} {pname + default:<14} {preset.codec:<12} {count:>11,}  "
                   f"{preset.source or '(your data)'}; {preset.note}")
     return 0

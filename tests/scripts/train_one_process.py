@@ -11,8 +11,7 @@ import sys
 import jax
 import numpy as np
 
-from zoo.training.loop import train_and_evaluate
-from zoo.training.run import RunSpec
+from zoo.runs import RunSpec, train_and_evaluate
 
 
 def main() -> None:

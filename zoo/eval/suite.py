@@ -169,29 +169,29 @@ def _jsonable(x):
     return x
 
 
-def evaluate_samples(trainer, state, num: int, seed: int = 0, out: Path = Path("eval"),
+def evaluate_samples(trained, num: int, seed: int = 0, out: Path = Path("eval"),
                      steps: int | None = None, data_pieces: int = DATA_PIECES,
                      max_copy_notes: int = originality.MAX_COPY_NOTES, echo=print) -> dict:
     """Sample ``num`` pieces, compare their statistics with the data's, check their originality;
     print the table, write ``out/samples.json`` and ``out/histograms.png``; return the report.
 
     Args:
-      trainer, state: a trained run (``zoo.training.loop.load_trained``).
+      trained: a run at a checkpoint (``zoo.runs.load_trained``: .trainer, .state, .built).
       steps: events per sample (default: the training ``seq_len``); data openings have as many.
       data_pieces: at most this many training pieces (a seeded subset) stand for the data.
       max_copy_notes: a sample repeating more consecutive notes of one piece is flagged.
     """
     import jax
 
+    from zoo.codecs import END
     from zoo.errors import ZooError
-    from zoo.sampling.generate import primer_ids
 
     if num < 1:
         raise ZooError(f"--samples must be at least 1, got {num}")
-    built = trainer.built
+    trainer, state, built = trained.trainer, trained.state, trained.built
     codec, data = built.codec, built.data
     steps = steps or trainer.cfg.seq_len
-    pieces = trainer.task.generate(state.params, num, steps, primer_ids(codec, None, None),
+    pieces = trainer.task.generate(state.params, num, steps, np.array([END], np.int32),
                                    jax.random.key(seed))
     sample_notes = [Notes.from_sequence(ns, STEPS_PER_QUARTER) for ns in pieces]
 

@@ -1,4 +1,6 @@
-"""``train_and_evaluate(workdir)``: the one training loop every family runs, from the CLI or a test.
+"""The engine's loop: ``Trainer`` (compiled steps, shardings, evaluation, the report) and
+``fit(workdir, trainer)``, the one training loop every family runs. It knows only the task
+contract (``zoo/families/task.py``); ``zoo.runs`` builds a run from the registry and calls it.
 
 Per step the host only dispatches: batch k+1 is built in a background thread while step k runs,
 and step k's metrics are fetched after step k+1 is dispatched (no sync inside the loop except at
@@ -8,6 +10,7 @@ stopped at a checkpoint and resumed ends with exactly the parameters of an unint
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import time
@@ -16,7 +19,10 @@ from pathlib import Path
 import jax
 from tqdm import tqdm
 
+from zoo.config import TrainConfig
 from zoo.errors import ZooError
+from zoo.families.optim import make_optimizer
+from zoo.families.task import Task
 from zoo.training.checkpoint import Checkpoints
 from zoo.training.mesh import (
     batch_sharding,
@@ -26,8 +32,6 @@ from zoo.training.mesh import (
     maybe_initialize_distributed,
     replicated,
 )
-from zoo.training.optim import make_optimizer
-from zoo.training.run import RunSpec, build_run, ensure_writable
 from zoo.training.state import create_state
 from zoo.training.steps import make_eval_step, make_train_step
 
@@ -49,22 +53,35 @@ def _add(a, b):
     return b if a is None else jax.tree.map(lambda x, y: x + y, a, b)
 
 
-class Trainer:
-    """Holds the compiled steps and shardings of one run; ``train_and_evaluate`` drives it."""
+@dataclasses.dataclass
+class Run:
+    """What the engine trains: a task, how to train it, and the prepared data it reads
+    (``split(name)`` -> pieces, ``codec``); ``name`` labels messages and the progress bar."""
 
-    def __init__(self, workdir: Path, spec: RunSpec, devices=None):
+    task: Task
+    train: TrainConfig
+    data: object
+    name: str = "run"
+
+
+class Trainer:
+    """Holds the compiled steps and shardings of one run; ``fit`` drives it."""
+
+    def __init__(self, run: Run, devices=None):
         maybe_initialize_distributed()
-        self.workdir = Path(workdir)
-        self.built = build_run(spec)
-        self.cfg = cfg = self.built.train
-        self.task = task = self.built.task
+        self.run, self.data = run, run.data
+        self.cfg = cfg = run.train
+        self.task = task = run.task
+        if cfg.early_stopping_patience and task.primary is None:
+            raise ZooError(f"{run.name} has no validation metric that says 'better' "
+                           "(a GAN): --set early_stopping_patience=0")
         self.mesh = make_mesh(devices)
         check_batch_divides(cfg.batch_size, self.mesh)
-        # A family whose update is not one loss (the GAN) brings its own optimizer and step.
-        self.tx, self.schedule = getattr(task, "make_optimizer", make_optimizer)(cfg)
+        # A family whose update is not one loss (the GAN) brings its own optimizer and update.
+        self.tx, self.schedule = task.make_optimizer() or make_optimizer(cfg)
         repl = replicated(self.mesh)
         self.init_rng, self.rng = jax.random.split(jax.random.key(cfg.seed))
-        init = lambda rng: create_state(task.init_params, self.tx, rng)
+        init = lambda rng: create_state(task.init, self.tx, rng)
         abstract = jax.eval_shape(init, self.init_rng)
         self.state_sharding = jax.tree.map(lambda _: repl, abstract)
         self.abstract_state = jax.tree.map(
@@ -73,10 +90,7 @@ class Trainer:
         self._init = jax.jit(init, out_shardings=self.state_sharding)
         data = batch_sharding(self.mesh)
         self.traces = 0  # how many times the train step was traced (compiled): 1 in a healthy run
-        if hasattr(task, "make_train_step"):
-            step_fn = task.make_train_step(self.tx, self.schedule)
-        else:
-            step_fn = make_train_step(task.loss, self.tx, self.schedule)
+        step_fn = make_train_step(task, self.tx, self.schedule)
 
         def counted_step(state, batch, rng):
             self.traces += 1
@@ -99,9 +113,9 @@ class Trainer:
         the first ``train.eval_max_pieces`` pieces only unless ``whole``."""
         key = (split_name, whole)
         if key not in self._eval_cache:
-            split = self.built.data.split(split_name)
+            split = self.data.split(split_name)
             if len(split) == 0:
-                raise ZooError(f"the {split_name} split of {self.built.spec.data} is empty")
+                raise ZooError(f"the {split_name} split of {self.run.name}'s data is empty")
             limit = None if whole else self.cfg.eval_max_pieces
             self._eval_cache[key] = self.task.eval_batches(split, self.cfg.batch_size, limit)
         n, p = jax.process_count(), jax.process_index()
@@ -113,28 +127,42 @@ class Trainer:
         return self.task.summarize(jax.device_get(sums))
 
 
-def train_and_evaluate(workdir: Path, spec: RunSpec | None = None, *, progress: bool = True,
-                       stop_at: int | None = None, devices=None, echo=print) -> dict:
-    """Train the run in ``workdir`` (created from ``spec``, or resumed from its run.json and last
-    checkpoint) to ``train.steps``, evaluating on valid every ``eval_every`` steps.
+    def report(self, params, splits) -> dict:
+        """The evaluation report: per split with pieces, the task's metrics on the whole split,
+        its baselines and extra metrics, as JSON rows and a table laid out by the task's
+        ``report_columns``; then whatever the task adds (``extra_report``)."""
+        task, rows = self.task, {}
+        for split in splits:
+            pieces = self.data.split(split)
+            if len(pieces) == 0:
+                continue
+            rows[split] = {**self.evaluate(params, split, whole=True),
+                           **task.baselines(self.data.split("train"), pieces),
+                           **task.extra_metrics(params, pieces)}
+        columns = task.report_columns
+        lines = [f"{'split':<6}" + "".join(f" {c.header:>{c.width}}" for c in columns)] if (
+            columns and rows) else []
+        for split, m in rows.items():
+            lines.append(f"{split:<6}" + "".join(f" {m[c.key]:>{c.width}{c.fmt}}"
+                                                 for c in columns))
+        if lines:
+            lines += list(task.report_notes)
+        extra_lines, extra = task.extra_report(params, self.data, splits)
+        return {**task.report_info, "splits": rows, **extra, "table": lines + extra_lines}
+
+
+def fit(workdir: Path, trainer: Trainer, *, progress: bool = True, stop_at: int | None = None,
+        echo=print) -> dict:
+    """Train ``trainer``'s run in ``workdir`` (resumed from its last checkpoint there, if any) to
+    ``train.steps``, evaluating on valid every ``eval_every`` steps.
 
     ``stop_at`` ends the process early after saving a checkpoint there (as an interruption would).
-    ``devices`` restricts the mesh (default: every device).
-    Returns the final summary: step, train and valid metrics, steps per second.
+    Returns the final summary: step, train and valid metrics, steps per second, the best valid
+    value of the task's primary metric and its step.
     """
     workdir = Path(workdir)
-    if spec is None:
-        spec = RunSpec.load(workdir)
-    elif (workdir / "run.json").exists():
-        old = RunSpec.load(workdir)
-        if (old.model, old.preset) != (spec.model, spec.preset):
-            raise ZooError(f"{workdir} holds a {old.model} --preset {old.preset} run; "
-                           f"use another --workdir for {spec.model} --preset {spec.preset}")
-    trainer = Trainer(workdir, spec, devices)  # checks the configuration before writing anything
-    ensure_writable(workdir)
-    if jax.process_index() == 0:
-        spec.save(workdir)
     cfg = trainer.cfg
+    primary = trainer.task.primary
     ckpt = Checkpoints(workdir / "checkpoints", cfg.keep_checkpoints)
     rng = trainer.rng
     restored = ckpt.restore_latest(trainer.abstract_state, echo)
@@ -146,13 +174,13 @@ def train_and_evaluate(workdir: Path, spec: RunSpec | None = None, *, progress: 
         echo(f"resuming {workdir} from step {start}")
     end = cfg.steps if stop_at is None else min(stop_at, cfg.steps)
     metrics_log = _Metrics(workdir / "metrics.jsonl")
-    batches = trainer.task.train_batches(trainer.built.data.split("train"),
+    batches = trainer.task.train_batches(trainer.data.split("train"),
                                          jax.process_index(), jax.process_count()).iterate(start)
     bar = tqdm(total=cfg.steps, initial=start, disable=not progress or jax.process_index() != 0,
-               desc=f"{spec.model}/{spec.preset}", unit="step", dynamic_ncols=True,
+               desc=trainer.run.name, unit="step", dynamic_ncols=True,
                mininterval=0.5 if sys.stderr.isatty() else 30.0)  # a log file gets few lines
     window, window_start, window_steps, skipped = None, time.perf_counter(), 0, 0
-    best, evals_since_best = float("inf"), 0
+    best, best_step, evals_since_best = None, None, 0
     summary: dict = {}
 
     def absorb(step: int, metrics) -> None:
@@ -214,18 +242,18 @@ def train_and_evaluate(workdir: Path, spec: RunSpec | None = None, *, progress: 
                 summary["valid"] = record
                 bar.write(f"step {step}: valid " + ", ".join(
                     f"{k} {v:.4f}" for k, v in valid.items() if isinstance(v, float)))
-                score = valid.get("nll", valid.get("loss"))
-                if score is not None and score < best - 1e-6:
-                    best, evals_since_best = score, 0
-                else:
-                    evals_since_best += 1
+                if primary is not None:
+                    if primary.better(valid[primary.name], best):
+                        best, best_step, evals_since_best = valid[primary.name], step, 0
+                    else:
+                        evals_since_best += 1
             if save_now:
                 ckpt.save(step, state, rng, {"next_batch": step})
             if eval_now or save_now:
                 window_start = time.perf_counter()  # evaluation time is not training speed
             if cfg.early_stopping_patience and evals_since_best >= cfg.early_stopping_patience:
-                echo(f"early stop at step {step}: no better valid NLL in "
-                     f"{evals_since_best} evaluations (best {best:.4f})")
+                echo(f"early stop at step {step}: no better valid {primary.name} in "
+                     f"{evals_since_best} evaluations (best {best:.4f} at step {best_step})")
                 if not save_now:
                     ckpt.save(step, state, rng, {"next_batch": step})
                 break
@@ -233,23 +261,9 @@ def train_and_evaluate(workdir: Path, spec: RunSpec | None = None, *, progress: 
         bar.close()
         ckpt.close()
     summary.update(step=step, steps_per_s=(step - start) / max(time.perf_counter() - t0, 1e-9),
-                   best_valid_nll=None if best == float("inf") else best)
+                   best={"metric": primary.name, "value": best, "step": best_step}
+                   if primary is not None and best is not None else None)
     summary["state"] = state
     summary["train_step_compiles"] = trainer.traces
     summary["skipped_nonfinite"] = skipped
     return summary
-
-
-def load_trained(workdir: Path) -> tuple[Trainer, object, int]:
-    """The run in ``workdir`` at its latest checkpoint: (trainer, state, step)."""
-    workdir = Path(workdir)
-    trainer = Trainer(workdir, RunSpec.load(workdir))
-    ckpt = Checkpoints(workdir / "checkpoints", trainer.cfg.keep_checkpoints)
-    try:
-        restored = ckpt.restore_latest(trainer.abstract_state)
-    finally:
-        ckpt.close()
-    if restored is None:
-        raise ZooError(f"{workdir} has no checkpoint yet; run `zoo train --workdir {workdir}`")
-    step, state, _, _ = restored
-    return trainer, state, step

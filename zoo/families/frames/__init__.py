@@ -1,0 +1,1 @@
+"""Piano-roll frame models: ``config.py``, ``task.py`` (FrameModelTask), ``batches.py``."""

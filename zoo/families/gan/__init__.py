@@ -1,0 +1,1 @@
+"""MuseGAN: ``config.py`` (objective, report), ``task.py`` (GanTask), ``phrases.py`` (batches)."""

@@ -1,0 +1,1 @@
+"""Next-event language models: ``task.py`` (LanguageModelTask), ``batches.py`` (windows)."""

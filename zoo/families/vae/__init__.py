@@ -1,0 +1,1 @@
+"""MusicVAE: ``config.py`` (objective), ``task.py`` (VAETask and functions over it), ``windows.py``."""

@@ -1,0 +1,91 @@
+"""Decoding loops inside jit, for every network that generates step by step:
+
+- ``sample``: event ids in one ``lax.while_loop`` (no Python loop per token), for any network with
+  ``apply(params, ids_BxT, carry) -> (logits_BxTxV, carry)`` and ``initial_carry(B)`` (the LSTM
+  carry of the event RNNs, the KV cache of the Transformer);
+- ``sample_frames``: piano-roll frames in one ``lax.scan``, each drawn by the network's head;
+- ``filter_logits``: temperature, top-k and top-p, shared with MusicVAE's decoder.
+
+Special ids (start/end, padding) come in as arguments: this layer knows no codec.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+
+
+def filter_logits(logits_BxV, temperature: float, top_k: int, top_p: float):
+    """Temperature, then keep the top_k most likely ids (0 = all), then the smallest set whose
+    probability reaches top_p (1.0 = all). Removed ids get -inf."""
+    logits = logits_BxV / jnp.maximum(temperature, 1e-6)
+    if top_k and top_k < logits.shape[-1]:
+        kth = jax.lax.top_k(logits, top_k)[0][:, -1:]
+        logits = jnp.where(logits < kth, -jnp.inf, logits)
+    sorted_desc = jnp.sort(logits, axis=-1)[:, ::-1]
+    probs = jax.nn.softmax(sorted_desc, axis=-1)
+    before = jnp.cumsum(probs, axis=-1) - probs       # mass strictly above each sorted id
+    cutoff_rank = jnp.sum(before < top_p, axis=-1, keepdims=True)  # >= 1: the top id is kept
+    threshold = jnp.take_along_axis(sorted_desc, cutoff_rank - 1, axis=-1)
+    return jnp.where(logits < threshold, -jnp.inf, logits)
+
+
+@functools.partial(jax.jit, static_argnames=("model", "num_steps", "end_id", "pad_id", "top_k",
+                                             "stop_at_end"))
+def sample(model, params, primer_BxP, rng, *, num_steps: int, end_id: int, pad_id: int,
+           temperature=1.0, top_k: int = 0, top_p=1.0, stop_at_end: bool = True):
+    """Continue ``primer_BxP`` (it starts with the start symbol ``end_id``) by ``num_steps`` ids.
+
+    Returns ``ids_BxN`` int32: sampled ids, ``pad_id`` after a row's end (rows stop at ``end_id``
+    when ``stop_at_end``; otherwise it is never drawn and every row runs ``num_steps``).
+    """
+    END, PAD = end_id, pad_id
+    B = primer_BxP.shape[0]
+    logits, carry = model.apply({"params": params}, primer_BxP, model.initial_carry(B))
+    never = jnp.zeros(logits.shape[-1], bool).at[PAD].set(True)
+    if not stop_at_end:
+        never = never.at[END].set(True)
+
+    def cond(loop):
+        i, _, _, _, _, done = loop
+        return (i < num_steps) & ~jnp.all(done)
+
+    def body(loop):
+        i, carry, logits_BxV, rng, out_BxN, done = loop
+        rng, draw = jax.random.split(rng)
+        logits_BxV = jnp.where(never, -jnp.inf, logits_BxV)
+        tok = jax.random.categorical(draw, filter_logits(logits_BxV, temperature, top_k, top_p))
+        tok = jnp.where(done, PAD, tok).astype(jnp.int32)
+        out_BxN = out_BxN.at[:, i].set(tok)
+        done = done | (tok == END)
+        logits, carry = model.apply({"params": params}, tok[:, None], carry)
+        return i + 1, carry, logits[:, -1], rng, out_BxN, done
+
+    init = (jnp.int32(0), carry, logits[:, -1], rng, jnp.full((B, num_steps), PAD, jnp.int32),
+            jnp.zeros(B, bool))
+    return jax.lax.while_loop(cond, body, init)[4]
+
+
+@functools.partial(jax.jit, static_argnames=("model", "num_steps"))
+def sample_frames(model, params, primer_BxLxP, rng, *, num_steps: int, temperature=1.0):
+    """Continue ``primer_BxLxP`` (L may be 0) by ``num_steps`` frames, one frame per scan step,
+    each frame drawn by the model's head (key by key for the NADE). -> frames_BxNxP float 0/1."""
+    B, L, P = primer_BxLxP.shape
+    variables = {"params": params}
+    carry = model.initial_carry(B)
+    prev = jnp.zeros((B, P), jnp.float32)
+    if L:
+        inputs = jnp.concatenate([prev[:, None], primer_BxLxP[:, :-1].astype(jnp.float32)], 1)
+        _, carry = model.apply(variables, inputs, carry)
+        prev = primer_BxLxP[:, -1].astype(jnp.float32)
+
+    def frame(state, draw):
+        carry, prev = state
+        cond, carry = model.apply(variables, prev[:, None], carry)
+        v, _ = model.apply(variables, cond, draw, temperature, method="sample")
+        return (carry, v[:, 0]), v[:, 0]
+
+    _, frames_NxBxP = jax.lax.scan(frame, (carry, prev), jax.random.split(rng, num_steps))
+    return frames_NxBxP.swapaxes(0, 1)
