@@ -17,8 +17,10 @@ the previous bar's last token. Under teacher forcing (and scheduled sampling, wh
 bar from the true last token) the bars are therefore independent given z and are decoded as one
 batch of B*S segments; only free-running decoding walks through the bars in order.
 
-The recurrences are pure functions of explicit weight arrays scanned with ``lax.scan``; the modules
-only create and hold the weights. The start symbol is ``config.start_id`` (the codecs' END, as for
+The recurrences are pure functions of explicit weight arrays; the modules only create and hold
+the weights. The encoder and the teacher-forced decoder run the event models' LSTM recurrence
+(``lstm_lm.lstm_scan``, with its hand-written backward pass) layer by layer; free-running
+decoding and scheduled sampling step the whole stack per token (``stack_step``). The start symbol is ``config.start_id`` (the codecs' END, as for
 the event RNNs); the objective (KL weight, free bits, scheduled sampling) is the family's
 (``zoo/families/vae``).
 """
@@ -33,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from zoo.nets.decoding import filter_logits
-from zoo.nets.lstm_lm import lstm_gates
+from zoo.nets.lstm_lm import lstm_gates, lstm_scan
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,25 +122,19 @@ class EncoderWeights(nn.Module):
 
 
 def bidirectional_scan(xw_2xBxTx4H, w_hh_2xHx4H, dtype, unroll: int = 1):
-    """Both directions of one LSTM layer in ONE ``lax.scan``: direction 0 reads the pre-projected
-    inputs forward, direction 1 backward, stacked on a leading axis of 2 with their own weights.
+    """Both directions of one LSTM layer at once: the event models' LSTM recurrence
+    (``lstm_lm.lstm_scan``, with its hand-written backward pass) vmapped over a leading axis of 2,
+    direction 0 reading the pre-projected inputs forward, direction 1 backward.
 
     Returns y_BxTx2H ([forward, backward] outputs in time order) and the final h of each
     direction, h_2xBxH (forward after step T, backward after step 1)."""
     _, B, _, G = xw_2xBxTx4H.shape
-    xw = jnp.stack([xw_2xBxTx4H[0], xw_2xBxTx4H[1, :, ::-1]])
-    w = w_hh_2xHx4H.astype(dtype)
-
-    def step(carry, xw_2xBx4H):
-        c, h = carry
-        c, h = lstm_update(xw_2xBx4H + jnp.einsum("kbh,khg->kbg", h.astype(dtype), w), c)
-        return (c, h), h
-
+    xw_2xTxBx4H = jnp.stack([xw_2xBxTx4H[0], xw_2xBxTx4H[1, :, ::-1]]).swapaxes(1, 2)
     zeros = jnp.zeros((2, B, G // 4), jnp.float32)
-    (_, h_last), h_Tx2xBxH = jax.lax.scan(step, (zeros, zeros), xw.transpose(2, 0, 1, 3),
-                                          unroll=unroll)
-    forward_BxTxH = h_Tx2xBxH[:, 0].swapaxes(0, 1)
-    backward_BxTxH = h_Tx2xBxH[::-1, 1].swapaxes(0, 1)
+    h_2xTxBxH, (_, h_last) = jax.vmap(lambda w, xw, carry: lstm_scan(w, xw, carry, dtype, unroll))(
+        w_hh_2xHx4H, xw_2xTxBx4H, (zeros, zeros))
+    forward_BxTxH = h_2xTxBxH[0].swapaxes(0, 1)
+    backward_BxTxH = h_2xTxBxH[1, ::-1].swapaxes(0, 1)
     return jnp.concatenate([forward_BxTxH, backward_BxTxH], -1), h_last
 
 
@@ -214,6 +210,18 @@ def stack_step(w, state, x0_Bx4H, dtype):
         new.append((c, h))
         x = h
     return tuple(new), x
+
+
+def stack_scan(w, state, x0_LxNx4H, dtype, unroll: int = 1):
+    """Teacher-forced: the stack over L steps given layer 0's input terms, one layer at a time
+    with the event models' LSTM recurrence (``lstm_lm.lstm_scan``); the same function as
+    scanning ``stack_step``. -> top h_LxNxH."""
+    x = x0_LxNx4H
+    for i, carry in enumerate(state):
+        if i > 0:
+            x = x.astype(dtype) @ w["w_ih"][i - 1].astype(dtype)
+        x, _ = lstm_scan(w["w_hh"][i], x + w["bias"][i], carry, dtype, unroll)
+    return x
 
 
 def output_logits(w, h_xH, dtype):
@@ -298,17 +306,14 @@ class MusicVAE(nn.Module):
         L = T // S
         w = self.core()
         e = self.segment_embeddings(z_BxZ).reshape(B * S, -1)
-        inputs = jnp.concatenate([jnp.full((B, 1), cfg.start_id, ids_BxT.dtype), ids_BxT[:, :-1]], axis=1)
+        start_Bx1 = jnp.full((B, 1), cfg.start_id, ids_BxT.dtype)
+        inputs = jnp.concatenate([start_Bx1, ids_BxT[:, :-1]], axis=1)
         inputs_LxN = inputs.reshape(B * S, L).T           # N = B*S segments decoded as a batch
         state, ctx = stack_start(w, e, dtype)
         if sample_prob is None:
             # teacher forcing: the input projection and the output layer leave the scan
             x0_LxNx4H = jnp.take(w["token_projection"], inputs_LxN, axis=0).astype(dtype) + ctx
-
-            def step(state, x0_Nx4H):
-                return stack_step(w, state, x0_Nx4H, dtype)
-
-            _, h_LxNxH = jax.lax.scan(step, state, x0_LxNx4H, unroll=cfg.unroll)
+            h_LxNxH = stack_scan(w, state, x0_LxNx4H, dtype, cfg.unroll)
             logits_LxNxV = output_logits(w, h_LxNxH, dtype)
         else:
             key = self.make_rng("sampling")
