@@ -13,7 +13,7 @@ ROOT = Path(__file__).parent.parent / "zoo"
 
 # The allowed order, lowest first: a module may import its own layer and the layers before it.
 LAYERS = [
-    ("zoo", "zoo.errors"),          # __version__ and ZooError
+    ("zoo", "zoo.errors", "zoo.locks"),  # __version__, ZooError, file locks
     ("zoo.config",),                # TrainConfig and --set parsing (stdlib only)
     ("zoo.nets",),                  # pure flax networks
     ("zoo.codecs",),                # note-seq event codecs

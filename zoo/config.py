@@ -36,6 +36,11 @@ class TrainConfig:
     transpose: tuple[int, int] = (0, 0)       # batch-time augmentation, semitones
     stretch: tuple[float, float] = (1.0, 1.0)  # batch-time time stretch (performance codecs)
     compute_dtype: str = "float32"     # float32 | bfloat16 (parameters stay float32)
+    # The progress watchdog (zoo/training/watchdog.py): no step (or evaluation batch) for
+    # max(stall_seconds, stall_factor x the median step time) ends the run, stacks written out,
+    # exit code 75 (`zoo train` again resumes). stall_seconds covers compilation; 0 = off.
+    stall_seconds: float = 900.0
+    stall_factor: float = 50.0
 
 
 def parse_value(text: str, annotation, where: str):

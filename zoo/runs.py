@@ -9,6 +9,7 @@ the directory alone.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 from pathlib import Path
@@ -18,6 +19,7 @@ import jax
 import zoo
 from zoo.config import apply_overrides
 from zoo.errors import ZooError
+from zoo.locks import FileLock
 from zoo.registry import build_task, get_preset, task_class
 from zoo.training.checkpoint import Checkpoints
 from zoo.training.loop import Run, Trainer, fit
@@ -124,10 +126,21 @@ def train_and_evaluate(workdir: Path, spec: RunSpec | None = None, *, progress: 
             raise ZooError(f"{workdir} holds a {old.model} --preset {old.preset} run; "
                            f"use another --workdir for {spec.model} --preset {spec.preset}")
     _, trainer = make_trainer(spec, devices)  # checks the configuration before writing anything
-    ensure_writable(workdir)
-    if jax.process_index() == 0:
-        spec.save(workdir)
-    return fit(workdir, trainer, progress=progress, stop_at=stop_at, echo=echo)
+    with run_lock(workdir):
+        ensure_writable(workdir)
+        if jax.process_index() == 0:
+            spec.save(workdir)
+        return fit(workdir, trainer, progress=progress, stop_at=stop_at, echo=echo)
+
+
+def run_lock(workdir: Path):
+    """One writer per run directory: ``zoo train`` holds ``WORKDIR/train.lock`` while it runs
+    (process 0 of a multi-process run, for all of them); a second one on the same directory ends
+    in one line naming the holder and changes nothing. The kernel releases the lock however its
+    holder ends, so a killed run's directory is simply taken over."""
+    if jax.process_index() != 0:
+        return contextlib.nullcontext()
+    return FileLock(Path(workdir) / "train.lock", f"run directory {workdir}")
 
 
 @dataclasses.dataclass

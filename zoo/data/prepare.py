@@ -9,7 +9,9 @@
 A piece's split is a hash of its id, so adding files never moves another piece. The default DIR
 is named by a fingerprint of the inputs (names, sizes, mtimes), the codec and this code, so a
 second run with nothing changed reuses it. Files are written to a temporary folder and renamed:
-an interrupted run leaves no half data set.
+an interrupted run leaves no half data set. One `zoo prepare` of a data set runs at a time (a
+second waits, then reuses it). The manifest records every file's size and SHA-256: a truncated or
+altered file is named and prepared again here, and refused by ``PreparedData``.
 """
 
 from __future__ import annotations
@@ -32,8 +34,9 @@ from zoo.data import parallel
 from zoo.data.parallel import reason_of
 from zoo.data.sources import Source, get_source
 from zoo.errors import SkipPiece, ZooError
+from zoo.locks import FileLock
 
-FORMAT = 1
+FORMAT = 2  # 2: the manifest holds each array file's size and SHA-256
 SPLITS = (("train", 0.8), ("valid", 0.1), ("test", 0.1))
 CACHE = Path("datasets/cache")
 ECHO_SKIPS = 20  # per-input skip lines printed before "... and N more"
@@ -154,10 +157,20 @@ def prepare(source: str, path: str | os.PathLike | None, codec: Codec | str,
     inputs = src.inputs()
     fp = fingerprint(src, inputs, codec)
     out = Path(out) if out is not None else CACHE / f"{source}-{codec.name}-{fp[:10]}"
-    if not force and _reusable(out, fp):
+    # One writer per data set: a second `zoo prepare` of it waits, then reuses what the first
+    # wrote. The lock is released by the kernel however the holder ends.
+    with FileLock(out.parent / f".{out.name}.lock", f"the data set {out}", wait=True, echo=echo):
+        return _prepare_locked(source, src, inputs, codec, fp, out, workers, force, echo,
+                               time_limit, started)
+
+
+def _prepare_locked(source, src, inputs, codec, fp, out, workers, force, echo, time_limit,
+                    started) -> Path:
+    if not force and _reusable(out, fp, echo):
         echo(f"reusing {out} (same inputs, codec and code; --force to redo) "
              f"[{time.perf_counter() - started:.2f} s]")
         return out
+    _remove_stale_temporaries(out)
     _check_replaceable(out)
     if (out / "manifest.json").exists():
         echo(f"replacing {out}" + ("" if force else " (prepared from other inputs or code)"))
@@ -179,6 +192,7 @@ def prepare(source: str, path: str | os.PathLike | None, codec: Codec | str,
             "inputs": len(inputs), "splits": counts, "skipped": dict(skipped.most_common()),
             "seconds": round(time.perf_counter() - started, 2),
         }
+        manifest["files"] = {f.name: file_record(f) for f in sorted(tmp.iterdir())}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
         _swap_in(tmp, out)
     finally:
@@ -230,13 +244,52 @@ def _cpus() -> int:
     return os.cpu_count() or 1
 
 
-def _reusable(out: Path, fp: str) -> bool:
+def file_record(path: Path) -> dict:
+    """{"bytes": size, "sha256": hex digest} of one file of a data set."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            digest.update(chunk)
+    return {"bytes": path.stat().st_size, "sha256": digest.hexdigest()}
+
+
+def damaged_file(directory: Path, manifest: dict) -> str | None:
+    """The first file of a prepared data set that is missing, or whose size or checksum is not
+    the manifest's, with the reason; None when every file is as written."""
+    for name, want in manifest.get("files", {}).items():
+        path = directory / name
+        if not path.exists():
+            return f"{path} is missing"
+        size = path.stat().st_size
+        if size != want["bytes"]:
+            return f"{path} has {size:,} bytes, not the {want['bytes']:,} it was written with"
+        if file_record(path)["sha256"] != want["sha256"]:
+            return f"{path} is altered (its SHA-256 is not the one it was written with)"
+    return None
+
+
+def _reusable(out: Path, fp: str, echo) -> bool:
     try:
         manifest = json.loads((out / "manifest.json").read_text())
     except (OSError, ValueError):
         return False
-    return (manifest.get("format") == FORMAT and manifest.get("fingerprint") == fp
-            and all((out / f"{s}.data.npy").exists() for s, _ in SPLITS))
+    if manifest.get("format") != FORMAT or manifest.get("fingerprint") != fp:
+        return False
+    damage = damaged_file(out, manifest)
+    if damage:
+        echo(f"{damage}; preparing {out} again")
+        return False
+    return True
+
+
+def _remove_stale_temporaries(out: Path) -> None:
+    """Folders a killed `zoo prepare` left beside ``out`` (``.NAME.tmp-PID``, ``.NAME.old-PID``):
+    never read as data (a data set appears only by a rename once complete); removed here, under
+    the data set's lock, so no live writer owns them."""
+    for stale in out.parent.glob(f".{out.name}.tmp-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    for stale in out.parent.glob(f".{out.name}.old-*"):
+        shutil.rmtree(stale, ignore_errors=True)
 
 
 def _check_replaceable(out: Path) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from zoo.codecs import Codec, get_codec
-from zoo.data.prepare import FORMAT, SPLITS
+from zoo.data.prepare import FORMAT, SPLITS, damaged_file
 from zoo.errors import ZooError
 
 
@@ -67,6 +67,10 @@ class PreparedData:
         if self.manifest.get("format") != FORMAT:
             raise ZooError(f"{self.dir} has data format {self.manifest.get('format')}, this zoo "
                            f"reads format {FORMAT}; prepare it again with --force")
+        damage = damaged_file(self.dir, self.manifest)
+        if damage:
+            raise ZooError(f"{damage}: the prepared data is damaged and is not read; prepare it "
+                           "again with `zoo prepare ... --force`")
         self._splits: dict[str, PreparedSplit] = {}
 
     @functools.cached_property

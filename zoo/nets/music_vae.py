@@ -79,11 +79,18 @@ def lstm_update(gates_Bx4H, c_BxH):
 
 
 def _orthogonal_stack(key, shape, dtype=jnp.float32):
-    """(..., H, 4H): an independent orthogonal recurrent matrix for every leading index."""
-    lead = shape[:-2]
-    keys = jax.random.split(key, int(np.prod(lead)))
-    mats = jax.vmap(lambda k: nn.initializers.orthogonal()(k, shape[-2:], dtype))(keys)
-    return mats.reshape(shape)
+    """(..., H, 4H): an independent orthogonal recurrent matrix for every leading index.
+
+    One unbatched QR per matrix, never ``jax.vmap`` of the initializer: on CPU a batched QR is a
+    LAPACK custom call (jaxlib 0.10's ``lapack_sgeqrf_ffi``) that splits its batch over XLA's
+    intra-op thread pool and blocks a pool thread until the pieces finish. When as many batched
+    QRs as the pool has threads run at once (2 on a 2-core machine: the encoder's and the
+    decoder's), every pool thread waits for work queued behind it and the computation never
+    ends: the intermittent hang of the jitted init (``benchmarks/hang_repro.py``). The values
+    are bit-identical to the vmapped version: the same keys, draws and LAPACK routine per matrix."""
+    keys = jax.random.split(key, int(np.prod(shape[:-2])))
+    init = nn.initializers.orthogonal()
+    return jnp.stack([init(k, shape[-2:], dtype) for k in keys]).reshape(shape)
 
 
 _SMALL = nn.initializers.normal(0.001)  # Magenta's init for mu, sigma and the state projections

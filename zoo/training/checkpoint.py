@@ -29,6 +29,7 @@ class Checkpoints:
         options = ocp.CheckpointManagerOptions(
             max_to_keep=keep, enable_async_checkpointing=asynchronous, create=True)
         self._manager = ocp.CheckpointManager(self.directory, options=options)
+        self._last_saved: int | None = None  # the newest step handed to the async writer
 
     def latest_step(self) -> int | None:
         return self._manager.latest_step()
@@ -38,6 +39,7 @@ class Checkpoints:
 
     def save(self, step: int, state, rng: jax.Array, data_state: dict) -> None:
         meta = {"rng": np.asarray(jax.random.key_data(rng)).tolist(), "data": data_state}
+        self._last_saved = step
         with self._writing(step):
             self._manager.save(step, args=ocp.args.Composite(
                 state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)), force=True)
@@ -53,6 +55,7 @@ class Checkpoints:
         except Exception as e:  # orbax/tensorstore raise ValueError, OSError, ... for I/O errors
             silence_library_noise()
             first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            step = self._last_saved if step is None else step  # an async write failing late
             during = "" if step is None else f" (saving step {step})"
             raise ZooError(f"cannot write checkpoints in {self.directory}{during}; is the disk "
                            f"full? ...{first[-160:]}; earlier checkpoints are kept") from None

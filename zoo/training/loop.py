@@ -25,6 +25,7 @@ from zoo.families.optim import make_optimizer
 from zoo.families.task import Task
 from zoo.training.checkpoint import Checkpoints
 from zoo.training.mesh import (
+    barrier,
     batch_sharding,
     check_batch_divides,
     global_batch,
@@ -34,6 +35,7 @@ from zoo.training.mesh import (
 )
 from zoo.training.state import create_state
 from zoo.training.steps import make_eval_step, make_train_step
+from zoo.training.watchdog import Watchdog
 
 
 class _Metrics:
@@ -104,6 +106,7 @@ class Trainer:
                                  in_shardings=(self.state_sharding.params, data),
                                  out_shardings=repl)
         self._eval_cache: dict[str, list] = {}
+        self.on_progress = lambda: None  # called after every evaluation batch (the watchdog)
 
     def initial_state(self):
         return self._init(self.init_rng)
@@ -124,6 +127,7 @@ class Trainer:
             rows = len(next(iter(batch.values()))) // n
             local = {k: v[p * rows:(p + 1) * rows] for k, v in batch.items()}
             sums = _add(sums, self.eval_step(params, global_batch(local, self.mesh)))
+            self.on_progress()
         return self.task.summarize(jax.device_get(sums))
 
 
@@ -149,6 +153,15 @@ class Trainer:
             lines += list(task.report_notes)
         extra_lines, extra = task.extra_report(params, self.data, splits)
         return {**task.report_info, "splits": rows, **extra, "table": lines + extra_lines}
+
+
+def compiled_in_step(trainer: Trainer, state, batch, rng):
+    """The train step compiled ahead of its first call, once every process has compiled it:
+    a collective's peers then reach it together, however busy the cores (gloo gives a peer 30 s
+    to join a collective; the coordination service's barrier waits ``BARRIER_SECONDS``)."""
+    compiled = trainer.train_step.lower(state, batch, rng).compile()
+    barrier("zoo-train-step-compiled")
+    return compiled
 
 
 def fit(workdir: Path, trainer: Trainer, *, progress: bool = True, stop_at: int | None = None,
@@ -215,12 +228,18 @@ def fit(workdir: Path, trainer: Trainer, *, progress: bool = True, stop_at: int 
     log_after = None  # a log step whose line is written once the next step is dispatched
     step = start
     t0 = time.perf_counter()
+    watchdog = Watchdog(workdir, cfg.stall_seconds, cfg.stall_factor, trainer.run.name).start()
+    trainer.on_progress = watchdog.beat
+    train_step = trainer.train_step
     try:
         while step < end:
             batch = global_batch(next(batches), trainer.mesh)
-            state, metrics = trainer.train_step(state, batch, rng)
+            if step == start and jax.process_count() > 1:
+                train_step = compiled_in_step(trainer, state, batch, rng)
+            state, metrics = train_step(state, batch, rng)
             if pending is not None:
                 absorb(*pending)
+                watchdog.beat(step=True)
             if log_after is not None:
                 flush(log_after)
                 log_after = None
@@ -231,6 +250,7 @@ def fit(workdir: Path, trainer: Trainer, *, progress: bool = True, stop_at: int 
             save_now = step % cfg.checkpoint_every == 0 or step == end or eval_now
             if save_now:  # evaluation and checkpoints need this step's state: sync here
                 absorb(*pending)
+                watchdog.beat(step=True)
                 pending = None
                 flush(step)
             elif step % cfg.log_every == 0:
@@ -249,6 +269,7 @@ def fit(workdir: Path, trainer: Trainer, *, progress: bool = True, stop_at: int 
                         evals_since_best += 1
             if save_now:
                 ckpt.save(step, state, rng, {"next_batch": step})
+                watchdog.beat()
             if eval_now or save_now:
                 window_start = time.perf_counter()  # evaluation time is not training speed
             if cfg.early_stopping_patience and evals_since_best >= cfg.early_stopping_patience:
@@ -258,6 +279,8 @@ def fit(workdir: Path, trainer: Trainer, *, progress: bool = True, stop_at: int 
                     ckpt.save(step, state, rng, {"next_batch": step})
                 break
     finally:
+        watchdog.stop()
+        trainer.on_progress = lambda: None
         bar.close()
         ckpt.close()
     summary.update(step=step, steps_per_s=(step - start) / max(time.perf_counter() - t0, 1e-9),

@@ -31,10 +31,27 @@ def maybe_initialize_distributed() -> None:
             coordinator_address=os.environ["JAX_COORDINATOR_ADDRESS"],
             num_processes=int(os.environ["JAX_NUM_PROCESSES"]),
             process_id=int(os.environ["JAX_PROCESS_ID"]),
+            initialization_timeout=BARRIER_SECONDS,
         )
     elif (int(os.environ.get("SLURM_NTASKS", "1")) > 1
           or len(os.environ.get("TPU_WORKER_HOSTNAMES", "").split(",")) > 1):
         jax.distributed.initialize()
+
+
+BARRIER_SECONDS = 1800  # a peer may be this much later than the others (slow compile, busy host)
+
+
+def barrier(name: str) -> None:
+    """Every process waits here until all have arrived (the coordination service's barrier, not
+    a device collective, so it has its own generous timeout). No-op in a single process."""
+    if jax.process_count() == 1:
+        return
+    from jax._src import distributed
+
+    client = distributed.global_state.client
+    if client is None:  # not started by jax.distributed (cannot happen with process_count > 1)
+        return
+    client.wait_at_barrier(name, timeout_in_ms=BARRIER_SECONDS * 1000)
 
 
 def make_mesh(devices=None) -> jax.sharding.Mesh:
