@@ -23,7 +23,7 @@ LAYERS = [
     ("zoo.training",),              # the engine: state, steps, mesh, checkpoints, loop
     ("zoo.registry",),              # named models and presets
     ("zoo.runs",),                  # run directories built from the registry
-    ("zoo.generate",),              # sampling to files
+    ("zoo.generate", "zoo.api"),    # sampling to files; the Python API (zoo.api.load)
     ("zoo.cli", "zoo.demo", "zoo.__main__"),
 ]
 RANK = {name: i for i, names in enumerate(LAYERS) for name in names}

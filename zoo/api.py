@@ -1,0 +1,172 @@
+"""Use a trained model from Python, as Magenta's ``TrainedModel``: ``load(workdir)`` returns an
+object whose methods fit the family, each taking and returning ``note_seq.NoteSequence``s.
+
+    from zoo.api import load
+    model = load("runs/melody_rnn-tiny")                 # a run directory, at its last checkpoint
+    pieces = model.sample(4, steps=128, temperature=0.9, seed=0)
+    more = model.continue_("primer.mid", steps=64)        # or a NoteSequence
+    nll = model.score(pieces[0])                          # nats per event
+
+Families: event models (LSTM RNNs, Music Transformer) ``sample``, ``continue_``, ``score``;
+piano-roll models ``sample``, ``score`` (nats per frame); MusicVAE ``encode``, ``decode``,
+``sample``, ``interpolate``; MuseGAN ``sample``, ``interpolate``. Steps are the codec's steps
+(events, sixteenths or frames); ``seed`` makes every draw repeatable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jax
+import note_seq
+import numpy as np
+
+from zoo.codecs import END
+from zoo.codecs.base import without_corpus_filters
+from zoo.errors import SkipPiece, ZooError
+from zoo.families.frames.task import FrameModelTask
+from zoo.families.gan.task import GanTask
+from zoo.families.lm.task import LanguageModelTask
+from zoo.families.vae import task as vae
+from zoo.runs import Trained, load_trained
+
+Piece = note_seq.NoteSequence | str | Path
+
+
+def _note_sequence(piece: Piece) -> note_seq.NoteSequence:
+    if isinstance(piece, note_seq.NoteSequence):
+        return piece
+    try:
+        return note_seq.midi_file_to_note_sequence(str(piece))
+    except Exception as e:  # note-seq raises several types for unreadable files
+        raise ZooError(f"cannot read {piece}: {str(e).splitlines()[0]}") from None
+
+
+class TrainedModel:
+    """A run at a checkpoint: ``task`` (the family), ``params``, ``codec``, ``step``, ``name``."""
+
+    def __init__(self, trained: Trained):
+        self._trained = trained
+        self.task, self.codec, self.step = trained.built.task, trained.built.codec, trained.step
+        self.params = trained.state.params
+        self.name = f"{trained.built.spec.model}/{trained.built.spec.preset}"
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name} at step {self.step}>"
+
+    def _encode(self, piece: Piece) -> np.ndarray:
+        """A piece in the codec's ids (or frames), without the corpus filters (minimum bars)."""
+        try:
+            return without_corpus_filters(self.codec).encode(_note_sequence(piece))
+        except SkipPiece as e:
+            raise ZooError(f"cannot encode the piece with codec {self.codec.name}: {e.reason}"
+                           ) from None
+
+    def _score(self, pieces) -> list[float]:
+        """Mean NLL per scored step of each piece, nats (the task's own evaluation batches)."""
+        out = []
+        for piece in pieces:
+            batches = self.task.eval_batches([self._encode(piece)], 1)
+            sums = None
+            for b in batches:
+                _, s = self.task.loss(self.params, b, jax.random.key(0), step=None, train=False)
+                s = jax.device_get(s)
+                sums = s if sums is None else jax.tree.map(lambda x, y: x + y, sums, s)
+            out.append(self.task.summarize(sums)["nll"])
+        return out
+
+    def sample(self, n: int, steps: int | None = None, temperature: float = 1.0, top_k: int = 0,
+               top_p: float = 1.0, seed: int = 0) -> list[note_seq.NoteSequence]:
+        """``n`` pieces of up to ``steps`` codec steps (default: the training window)."""
+        if n < 1:
+            raise ZooError(f"n must be at least 1, not {n}")
+        return self.task.generate(self.params, n, steps or self.task.cfg.seq_len,
+                                  np.array([END], np.int32), jax.random.key(seed),
+                                  temperature=temperature, top_k=top_k, top_p=top_p)
+
+
+class EventModel(TrainedModel):
+    """An event language model (Melody/Performance/Drums/Polyphony RNN, Music Transformer)."""
+
+    def continue_(self, primer: Piece, steps: int | None = None, n: int = 1,
+                  temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
+                  seed: int = 0) -> list[note_seq.NoteSequence]:
+        """``n`` continuations of ``primer`` (a NoteSequence or a MIDI path) by up to ``steps``
+        events each; every returned piece starts with the primer's events."""
+        prefix = np.concatenate([[END], self._encode(primer)]).astype(np.int32)
+        return self.task.generate(self.params, n, steps or self.task.cfg.seq_len, prefix,
+                                  jax.random.key(seed), temperature=temperature, top_k=top_k,
+                                  top_p=top_p)
+
+    def score(self, sequence: Piece | list) -> float | list[float]:
+        """NLL per event in nats of one piece (or a list of pieces: one value each), every event
+        after the start symbol scored, the end symbol included, as ``zoo eval`` scores."""
+        many = isinstance(sequence, list)
+        scores = self._score(sequence if many else [sequence])
+        return scores if many else scores[0]
+
+
+class PianorollModel(TrainedModel):
+    """A piano-roll frame model (RNN, RNN-NADE, Transformer)."""
+
+    def score(self, sequence: Piece | list) -> float | list[float]:
+        """NLL per frame in nats (the whole frame of keys at once, the first given silence)."""
+        many = isinstance(sequence, list)
+        scores = self._score(sequence if many else [sequence])
+        return scores if many else scores[0]
+
+
+class MusicVAEModel(TrainedModel):
+    """MusicVAE, as Magenta's ``TrainedModel``: windows of ``task.window_steps`` sixteenths."""
+
+    def encode(self, sequences: list[Piece]) -> tuple[np.ndarray, np.ndarray]:
+        """(mu_NxZ, sigma_NxZ) of q(z|x) for the first window of each piece."""
+        return vae.encode(self.task, self.params, [_note_sequence(s) for s in sequences])
+
+    def decode(self, z_NxZ, temperature: float = 0.5, seed: int = 0
+               ) -> list[note_seq.NoteSequence]:
+        """One window per row of z (temperature 0: the most likely token at every step)."""
+        ids = vae.decode(self.task, self.params, np.asarray(z_NxZ, np.float32),
+                         jax.random.key(seed), temperature=temperature)
+        return [self.codec.decode(row) for row in ids]
+
+    def sample(self, n: int, steps: int | None = None, temperature: float = 0.5, top_k: int = 0,
+               top_p: float = 1.0, seed: int = 0) -> list[note_seq.NoteSequence]:
+        """``n`` windows decoded from z ~ N(0, I) (``steps``, if given, must be the window)."""
+        return super().sample(n, steps or self.task.window_steps, temperature, top_k, top_p,
+                              seed)
+
+    def interpolate(self, a: Piece, b: Piece, n: int = 8, temperature: float = 0.5,
+                    seed: int = 0) -> list[note_seq.NoteSequence]:
+        """``n`` windows decoded along the spherical path from a's mean z to b's."""
+        ids = vae.interpolate(self.task, self.params, _note_sequence(a), _note_sequence(b), n,
+                              jax.random.key(seed), temperature=temperature)
+        return [self.codec.decode(row) for row in ids]
+
+
+class MuseGANModel(TrainedModel):
+    """MuseGAN: phrases of ``bars`` bars from noise, one instrument per track."""
+
+    def sample(self, n: int, steps: int | None = None, temperature: float = 1.0, top_k: int = 0,
+               top_p: float = 1.0, seed: int = 0) -> list[note_seq.NoteSequence]:
+        return super().sample(n, steps, temperature, top_k, top_p, seed)
+
+    def interpolate(self, a: Piece, b: Piece, n: int = 8, temperature: float = 0.5,
+                    seed: int = 0) -> note_seq.NoteSequence:
+        """One NoteSequence: ``n`` phrases end to end along the spherical path between the
+        latents found for the first phrases of a and b (the generator inverted)."""
+        return self.task.interpolate(self.params, _note_sequence(a), _note_sequence(b), n,
+                                     jax.random.key(seed), temperature=temperature)
+
+
+_BY_TASK = [(LanguageModelTask, EventModel), (FrameModelTask, PianorollModel),
+            (vae.VAETask, MusicVAEModel), (GanTask, MuseGANModel)]
+
+
+def load(path: str | Path) -> TrainedModel:
+    """The trained model in a run directory, at its latest checkpoint."""
+    trained = load_trained(Path(path))
+    for task_type, model_type in _BY_TASK:
+        if isinstance(trained.built.task, task_type):
+            return model_type(trained)
+    raise ZooError(f"{path}: no Python API for {type(trained.built.task).__name__} yet")
