@@ -104,7 +104,7 @@ def test_musegan_samples_and_interpolates(tmp_path_factory):
     assert isinstance(model, MuseGANModel)
     phrases = model.sample(2, seed=0)
     assert len(phrases) == 2
-    a, b = (model.codec.decode(model.task.data_phrases(model._trained.built.data.split("train"),
+    a, b = (model.codec.decode(model.task.data_phrases(model.data.split("train"),
                                                         2)[i].transpose(1, 2, 0, 3).reshape(
         -1, model.codec.vocab_size)) for i in range(2))
     path = model.interpolate(a, b, n=3)

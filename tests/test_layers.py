@@ -22,7 +22,7 @@ LAYERS = [
     ("zoo.families",),              # tasks: objectives, batch schemas, sampling glue
     ("zoo.training",),              # the engine: state, steps, mesh, checkpoints, loop
     ("zoo.registry",),              # named models and presets
-    ("zoo.runs",),                  # run directories built from the registry
+    ("zoo.runs", "zoo.bundle"),     # run directories and bundle files built from the registry
     ("zoo.generate", "zoo.api"),    # sampling to files; the Python API (zoo.api.load)
     ("zoo.cli", "zoo.demo", "zoo.__main__"),
 ]

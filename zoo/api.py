@@ -21,6 +21,7 @@ import jax
 import note_seq
 import numpy as np
 
+from zoo.bundle import load_bundle
 from zoo.codecs import END
 from zoo.codecs.base import without_corpus_filters
 from zoo.errors import SkipPiece, ZooError
@@ -43,13 +44,12 @@ def _note_sequence(piece: Piece) -> note_seq.NoteSequence:
 
 
 class TrainedModel:
-    """A run at a checkpoint: ``task`` (the family), ``params``, ``codec``, ``step``, ``name``."""
+    """A trained model: ``task`` (the family: network, codec, configs), ``params``, ``codec``,
+    ``step``, ``name``; ``data`` is the run's prepared data (None for a bundle)."""
 
-    def __init__(self, trained: Trained):
-        self._trained = trained
-        self.task, self.codec, self.step = trained.built.task, trained.built.codec, trained.step
-        self.params = trained.state.params
-        self.name = f"{trained.built.spec.model}/{trained.built.spec.preset}"
+    def __init__(self, task, params, step: int, name: str, data=None):
+        self.task, self.codec, self.params, self.step = task, task.codec, params, step
+        self.name, self.data = name, data
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name} at step {self.step}>"
@@ -164,9 +164,18 @@ _BY_TASK = [(LanguageModelTask, EventModel), (FrameModelTask, PianorollModel),
 
 
 def load(path: str | Path) -> TrainedModel:
-    """The trained model in a run directory, at its latest checkpoint."""
-    trained = load_trained(Path(path))
+    """The trained model in a run directory (at its latest checkpoint) or a bundle file
+    (``zoo export``)."""
+    path = Path(path)
+    if path.is_file():
+        b = load_bundle(path)
+        task, params, step, name, data = b.task, b.params, b.step, b.name, None
+    else:
+        trained: Trained = load_trained(path)
+        spec = trained.built.spec
+        task, params, step = trained.built.task, trained.state.params, trained.step
+        name, data = f"{spec.model}/{spec.preset}", trained.built.data
     for task_type, model_type in _BY_TASK:
-        if isinstance(trained.built.task, task_type):
-            return model_type(trained)
-    raise ZooError(f"{path}: no Python API for {type(trained.built.task).__name__} yet")
+        if isinstance(task, task_type):
+            return model_type(task, params, step, name, data)
+    raise ZooError(f"{path}: no Python API for {type(task).__name__} yet")

@@ -1,4 +1,4 @@
-"""The ``zoo`` command: prepare | train | sample | eval | interpolate | models.
+"""The ``zoo`` command: prepare | train | sample | eval | interpolate | export | models.
 
 Every user error ends as one line on stderr and exit code 2; nothing is overwritten by a failed
 command.
@@ -80,21 +80,67 @@ def cmd_train(args) -> int:
     return 0
 
 
-def cmd_sample(args) -> int:
-    from zoo.generate import generate
+def _one_source(args) -> None:
+    if bool(args.workdir) == bool(args.bundle):
+        raise ZooError("give --workdir RUN or --bundle FILE (one of them)")
 
-    paths = generate(Path(args.workdir), num=args.num, steps=args.steps, primer=args.primer,
-                     primer_pitches=args.primer_pitches, temperature=args.temperature,
-                     top_k=args.top_k, top_p=args.top_p, seed=args.seed,
-                     out=Path(args.out) if args.out else None)
+
+def cmd_sample(args) -> int:
+    from zoo.generate import generate, write_samples
+
+    _one_source(args)
+    options = dict(num=args.num, steps=args.steps, primer=args.primer,
+                   primer_pitches=args.primer_pitches, temperature=args.temperature,
+                   top_k=args.top_k, top_p=args.top_p, seed=args.seed)
+    if args.bundle:
+        from zoo.bundle import load_bundle
+
+        b = load_bundle(Path(args.bundle))
+        out = Path(args.out) if args.out else Path(args.bundle).with_suffix("").with_name(
+            Path(args.bundle).stem + "-samples")
+        paths = write_samples(b.task, b.params, b.step, b.info["model"], out, **options)
+    else:
+        paths = generate(Path(args.workdir), out=Path(args.out) if args.out else None, **options)
     for p in paths:
         print(p)
+    return 0
+
+
+def cmd_export(args) -> int:
+    from zoo.bundle import export
+    from zoo.runs import load_trained
+
+    print(export(load_trained(Path(args.workdir)), Path(args.out)))
+    return 0
+
+
+def _eval_bundle(args) -> int:
+    from zoo.bundle import load_bundle
+    from zoo.data.prepared import PreparedData
+    from zoo.training.loop import Run, Trainer
+
+    if args.samples:
+        raise ZooError("--samples compares with a run's training data: use --workdir")
+    b = load_bundle(Path(args.bundle))
+    data = PreparedData(args.data or default_data(b.info["model"], b.info["preset"]))
+    if (data.codec.name, data.codec.vocab_size) != (b.task.codec.name, b.task.codec.vocab_size):
+        raise ZooError(f"{data.dir} is prepared with codec '{data.codec.name}' but the bundle "
+                       f"reads '{b.task.codec.name}'")
+    trainer = Trainer(Run(b.task, b.task.cfg, data, b.name))
+    report = trainer.report(b.params, args.splits.split(","))
+    print(f"{b.name} at step {b.step} (bundle {args.bundle}) on {data.dir}")
+    print("\n".join(report.pop("table")))
+    out = Path(args.bundle).with_name(Path(args.bundle).stem + ".eval.json")
+    out.write_text(json.dumps({"bundle": args.bundle, "step": b.step, **report}, indent=2))
     return 0
 
 
 def cmd_eval(args) -> int:
     from zoo.runs import load_trained
 
+    _one_source(args)
+    if args.bundle:
+        return _eval_bundle(args)
     trained = load_trained(Path(args.workdir))
     trainer, state, step, spec = trained.trainer, trained.state, trained.step, trained.built.spec
     reported = trainer.task.eval_metrics
@@ -184,7 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("sample", help="sample MIDI files and PNGs from a trained run")
-    s.add_argument("--workdir", required=True)
+    s.add_argument("--workdir", help="a run directory")
+    s.add_argument("--bundle", help="a bundle file from `zoo export`, instead of --workdir")
     s.add_argument("--num", type=int, default=4)
     s.add_argument("--steps", type=int, help="events per sample (default: the training length)")
     s.add_argument("--primer", help="a MIDI file to continue")
@@ -197,7 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_sample)
 
     s = sub.add_parser("eval", help="NLL per event on valid/test beside n-gram baselines")
-    s.add_argument("--workdir", required=True)
+    s.add_argument("--workdir", help="a run directory")
+    s.add_argument("--bundle", help="a bundle file from `zoo export`, instead of --workdir")
+    s.add_argument("--data", help="with --bundle: prepared data (default: the preset's corpus)")
     s.add_argument("--splits", default="valid,test")
     s.add_argument("--metric", help="the metric the report must give, e.g. frame-nll (NLL per "
                    "frame and expected accuracy of piano-roll models); default: the model's own")
@@ -215,6 +264,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", help="MIDI file to write (default WORKDIR/interpolation.mid)")
     s.set_defaults(func=cmd_interpolate)
+
+    s = sub.add_parser("export", help="write a trained run to one portable bundle file")
+    s.add_argument("--workdir", required=True)
+    s.add_argument("out", help="the bundle file to write, e.g. melody.zoo")
+    s.set_defaults(func=cmd_export)
 
     s = sub.add_parser("models", help="every model and preset with its parameter count")
     s.set_defaults(func=cmd_models)

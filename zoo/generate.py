@@ -58,30 +58,37 @@ def primer_ids(codec, primer_midi: str | None, primer_pitches: str | None) -> np
     return np.concatenate([[END], ids]).astype(np.int32)
 
 
-def generate(workdir: Path, num: int = 4, steps: int | None = None, primer: str | None = None,
-             primer_pitches: str | None = None, temperature: float = 1.0, top_k: int = 0,
-             top_p: float = 1.0, seed: int = 0, out: Path | None = None, echo=print) -> list[Path]:
-    """Sample ``num`` pieces of up to ``steps`` events; write sample_<i>.mid and .png into ``out``
-    (default WORKDIR/samples). Returns the MIDI paths."""
-    from zoo.runs import load_trained
-
-    trained = load_trained(workdir)
-    trainer, state, step = trained.trainer, trained.state, trained.step
-    codec, task = trained.built.codec, trainer.task
-    steps = steps or trainer.cfg.seq_len
-    prefix = primer_ids(codec, primer, primer_pitches)
+def write_samples(task, params, step: int, label: str, out: Path, num: int = 4,
+                  steps: int | None = None, primer: str | None = None,
+                  primer_pitches: str | None = None, temperature: float = 1.0, top_k: int = 0,
+                  top_p: float = 1.0, seed: int = 0, echo=print) -> list[Path]:
+    """Sample ``num`` pieces of up to ``steps`` events from ``task`` with ``params``; write
+    sample_<i>.mid and .png into ``out``. Returns the MIDI paths."""
+    steps = steps or task.cfg.seq_len
+    prefix = primer_ids(task.codec, primer, primer_pitches)
     t0 = time.perf_counter()
-    pieces = task.generate(state.params, num, steps, prefix, jax.random.key(seed),
+    pieces = task.generate(params, num, steps, prefix, jax.random.key(seed),
                            temperature=temperature, top_k=top_k, top_p=top_p)
     seconds = time.perf_counter() - t0
-    out = Path(out) if out else Path(workdir) / "samples"
+    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for i, ns in enumerate(pieces):
         midi = write_midi(ns, out / f"sample_{i}.mid")
-        write_pianoroll_png(ns, out / f"sample_{i}.png",
-                            title=f"{trained.built.spec.model} step {step}, sample {i}")
+        write_pianoroll_png(ns, out / f"sample_{i}.png", title=f"{label} step {step}, sample {i}")
         paths.append(midi)
     echo(f"wrote {num} samples to {out} ({seconds:.2f} s including compilation, "
          f"checkpoint step {step})")
     return paths
+
+
+def generate(workdir: Path, num: int = 4, steps: int | None = None, primer: str | None = None,
+             primer_pitches: str | None = None, temperature: float = 1.0, top_k: int = 0,
+             top_p: float = 1.0, seed: int = 0, out: Path | None = None, echo=print) -> list[Path]:
+    """``write_samples`` from the run in ``workdir`` (default out: WORKDIR/samples)."""
+    from zoo.runs import load_trained
+
+    trained = load_trained(workdir)
+    return write_samples(trained.built.task, trained.state.params, trained.step,
+                         trained.built.spec.model, Path(out) if out else Path(workdir) / "samples",
+                         num, steps, primer, primer_pitches, temperature, top_k, top_p, seed, echo)
