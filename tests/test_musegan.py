@@ -319,3 +319,17 @@ def test_musegan_preset_follows_the_paper():
         "wgan-gp", 10.0, 5)
     assert (paper.train.batch_size, paper.train.learning_rate, objective.adam_b1,
             objective.adam_b2) == (64, 1e-3, 0.5, 0.9)
+
+
+def test_python_api_samples_and_interpolates(run):
+    from zoo.api import MuseGANModel, load
+
+    workdir, _ = run
+    model = load(workdir)
+    assert isinstance(model, MuseGANModel) and model.step == STEPS
+    phrases = model.sample(2, seed=0)
+    assert len(phrases) == 2 and all(isinstance(p, note_seq.NoteSequence) for p in phrases)
+    a, b = (model.codec.decode(to_frames(p))
+            for p in model.task.data_phrases(model.data.split("train"), 2))
+    ns = model.interpolate(a, b, n=3)
+    assert isinstance(ns, note_seq.NoteSequence) and ns.notes
