@@ -9,12 +9,12 @@ the phrases and the noise (drawn per global row) are sharded over the batch, and
 mean over the global batch. Both parameter sets and both Adam states live in the one train state,
 so one checkpoint holds the whole GAN.
 
-Objectives (``model.loss``), with D the critic's score and x~ = sigmoid(G(z)):
+Objectives (``task.loss``), with D the critic's score and x~ = sigmoid(G(z)):
   wgan-gp        critic: E[D(x~)] - E[D(x)] + lambda * GP;  generator: -E[D(x~)]
   nonsaturating  critic: E[softplus(-D(x))] + E[softplus(D(x~))] + lambda * GP;
                  generator: E[softplus(-D(x~))]
   GP = E[(||grad D(x^)||_2 - 1)^2], x^ = e x + (1 - e) x~, e ~ U[0, 1] per phrase
-  (Gulrajani et al., 2017; lambda = ``model.gradient_penalty``, 0 turns it off).
+  (Gulrajani et al., 2017; lambda = ``task.gradient_penalty``, 0 turns it off).
 """
 
 from __future__ import annotations
@@ -356,7 +356,7 @@ class GanTask(Task):
     def invert(self, params, phrases_BxKxNxSxP, rng) -> tuple[dict, np.ndarray]:
         """The latents whose generated phrases come closest to ``phrases`` (a GAN has no encoder:
         Zhu et al., 2016, "Generative visual manipulation on the natural image manifold"), after
-        ``model.inversion_steps`` Adam steps; and the reconstruction loss at each step."""
+        ``task.inversion_steps`` Adam steps; and the reconstruction loss at each step."""
         # float32 whatever the phrases' dtype (binary data, sigmoid outputs): compiled once
         latents, losses = _invert(self.model, params, jnp.asarray(phrases_BxKxNxSxP, jnp.float32),
                                   rng, self.config.inversion_steps)
