@@ -175,6 +175,17 @@ def fit(workdir: Path, trainer: Trainer, *, progress: bool = True, stop_at: int 
     """
     workdir = Path(workdir)
     cfg = trainer.cfg
+    # from the start: a hang in the first compilation or the restore counts as much as one later
+    watchdog = Watchdog(workdir, cfg.stall_seconds, cfg.stall_factor, trainer.run.name).start()
+    try:
+        return _fit(workdir, trainer, watchdog, progress, stop_at, echo)
+    finally:
+        watchdog.stop()
+
+
+def _fit(workdir: Path, trainer: Trainer, watchdog: Watchdog, progress: bool,
+         stop_at: int | None, echo) -> dict:
+    cfg = trainer.cfg
     primary = trainer.task.primary
     ckpt = Checkpoints(workdir / "checkpoints", cfg.keep_checkpoints)
     rng = trainer.rng
@@ -228,7 +239,7 @@ def fit(workdir: Path, trainer: Trainer, *, progress: bool = True, stop_at: int 
     log_after = None  # a log step whose line is written once the next step is dispatched
     step = start
     t0 = time.perf_counter()
-    watchdog = Watchdog(workdir, cfg.stall_seconds, cfg.stall_factor, trainer.run.name).start()
+    watchdog.beat()
     trainer.on_progress = watchdog.beat
     train_step = trainer.train_step
     try:
@@ -279,7 +290,6 @@ def fit(workdir: Path, trainer: Trainer, *, progress: bool = True, stop_at: int 
                     ckpt.save(step, state, rng, {"next_batch": step})
                 break
     finally:
-        watchdog.stop()
         trainer.on_progress = lambda: None
         bar.close()
         ckpt.close()
