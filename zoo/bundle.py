@@ -27,7 +27,7 @@ import numpy as np
 import zoo
 from zoo.codecs import get_codec
 from zoo.errors import ZooError
-from zoo.registry import build_task, get_preset
+from zoo.registry import build_task, get_preset, task_class
 
 BUNDLE_FORMAT = 1
 
@@ -154,7 +154,5 @@ def load_bundle(path: Path) -> Bundle:
 
 
 def _task_config_type(model: str, preset):
-    from zoo.registry import task_class
-
     default = task_class(model).default_config()
     return type(preset.task if preset.task is not None else default)

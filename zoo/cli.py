@@ -96,8 +96,8 @@ def cmd_sample(args) -> int:
         from zoo.bundle import load_bundle
 
         b = load_bundle(Path(args.bundle))
-        out = Path(args.out) if args.out else Path(args.bundle).with_suffix("").with_name(
-            Path(args.bundle).stem + "-samples")
+        bundle = Path(args.bundle)
+        out = Path(args.out) if args.out else bundle.with_name(bundle.stem + "-samples")
         paths = write_samples(b.task, b.params, b.step, b.info["model"], out, **options)
     else:
         paths = generate(Path(args.workdir), out=Path(args.out) if args.out else None, **options)
