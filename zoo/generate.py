@@ -70,15 +70,22 @@ def write_samples(task, params, step: int, label: str, out: Path, num: int = 4,
     pieces = task.generate(params, num, steps, prefix, jax.random.key(seed),
                            temperature=temperature, top_k=top_k, top_p=top_p)
     seconds = time.perf_counter() - t0
+    paths = write_pieces(pieces, out, f"{label} step {step}", echo=echo)
+    echo(f"wrote {num} samples to {out} ({seconds:.2f} s including compilation, "
+         f"checkpoint step {step})")
+    return paths
+
+
+def write_pieces(pieces, out: Path, title: str, echo=print) -> list[Path]:
+    """Write each NoteSequence of ``pieces`` as sample_<i>.mid and its piano roll sample_<i>.png
+    into ``out`` (created). Returns the MIDI paths. Every family's sampler writes through here."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for i, ns in enumerate(pieces):
         midi = write_midi(ns, out / f"sample_{i}.mid")
-        write_pianoroll_png(ns, out / f"sample_{i}.png", title=f"{label} step {step}, sample {i}")
+        write_pianoroll_png(ns, out / f"sample_{i}.png", title=f"{title}, sample {i}")
         paths.append(midi)
-    echo(f"wrote {num} samples to {out} ({seconds:.2f} s including compilation, "
-         f"checkpoint step {step})")
     return paths
 
 
