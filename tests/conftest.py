@@ -31,3 +31,18 @@ def chorale_performances(tmp_path_factory):
 @pytest.fixture(scope="session")
 def chorale_polyphony(tmp_path_factory):
     return _prepared(tmp_path_factory, "embedded-chorales", "polyphony")
+
+
+def check_index_html(folder, num: int, wav: bool) -> str:
+    """The page beside generated files: every file it references exists, it shows ``num``
+    pieces (piano roll, MIDI link, an audio player when ``wav``). Returns the page's text."""
+    import re
+    from pathlib import Path
+
+    page = (Path(folder) / "index.html").read_text()
+    refs = re.findall(r"(?:src|href)='([^']+)'", page)
+    assert refs and all((Path(folder) / r).is_file() for r in refs), refs
+    for i in range(num):
+        assert f"src='sample_{i}.png'" in page and f"href='sample_{i}.mid'" in page
+        assert (f"<audio controls preload='none' src='sample_{i}.wav'>" in page) == wav
+    return page

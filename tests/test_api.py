@@ -104,3 +104,12 @@ def test_the_readme_api_block_runs_as_written(chorale_melodies, tmp_path, monkey
            "seq_len=64", "model.hidden=32")
     exec(compile(block, "README.md", "exec"), {})
     assert END == 1 and os.path.isdir("runs/demo-melody_rnn")
+    # what the block wrote: MIDI + PNG + WAV per sample, the page, and the longer piece's WAV
+    from zoo.data.audio import wav_info
+
+    for i in range(4):
+        assert all(os.path.getsize(f"listen/sample_{i}.{ext}") > 0 for ext in ("mid", "png"))
+        seconds, rms = wav_info(f"listen/sample_{i}.wav")
+        assert seconds > 0 and rms > 1e-4
+    assert os.path.isfile("listen/index.html")
+    assert wav_info("longer.wav")[1] > 1e-4

@@ -4,6 +4,7 @@ import json
 
 import note_seq
 import pytest
+from conftest import check_index_html
 from note_seq.protobuf import music_pb2
 
 from zoo.cli import main
@@ -33,6 +34,7 @@ def test_melody_rnn_train_sample_eval(chorale_melodies, tmp_path, capsys):
     assert main(["sample", "--workdir", str(wd), "--num", "3", "--steps", "40",
                  "--top-p", "0.9", "--primer-pitches", "60,62,64"]) == 0
     _check_samples(wd, 3)
+    check_index_html(wd / "samples", 3, wav=False)
     primed = note_seq.midi_file_to_note_sequence(str(wd / "samples" / "sample_0.mid"))
     assert [n.pitch for n in primed.notes[:3]] == [60, 62, 64]
     assert main(["eval", "--workdir", str(wd)]) == 0

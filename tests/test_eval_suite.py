@@ -1,11 +1,14 @@
 """`zoo eval --samples N` end to end: a tiny Melody RNN on the chorale melodies."""
 
+import html
 import json
 
 import numpy as np
 import pytest
+from conftest import check_index_html
 
 from zoo.cli import main
+from zoo.data.audio import wav_info
 from zoo.eval import Notes
 from zoo.eval.suite import HISTOGRAMS, STATISTICS, compare, piece_statistics
 
@@ -18,7 +21,8 @@ def test_eval_prints_the_table_and_writes_json_and_png(chorale_melodies, tmp_pat
     assert main(["train", "melody_rnn", "--preset", "tiny", "--data", chorale_melodies,
                  "--workdir", str(wd), *FAST]) == 0
     capsys.readouterr()
-    assert main(["eval", "--workdir", str(wd), "--splits", "valid", "--samples", "4"]) == 0
+    assert main(["eval", "--workdir", str(wd), "--splits", "valid", "--samples", "4",
+                 "--wav", "--sample-rate", "16000"]) == 0
     out = capsys.readouterr().out
     for name, (label, _, _) in {**STATISTICS, **HISTOGRAMS}.items():
         assert label in out, name
@@ -35,6 +39,12 @@ def test_eval_prints_the_table_and_writes_json_and_png(chorale_melodies, tmp_pat
     assert len(per_sample) == 4 and all(r["longest_run"] <= r["notes"] for r in per_sample)
     assert report["originality"]["held_out"]["pieces"] > 0
     assert (wd / "eval" / "histograms.png").stat().st_size > 10_000
+    # index.html: the statistics table (every statistic), the histograms, each sample with audio
+    page = check_index_html(wd / "eval", 4, wav=True)
+    for name, (label, _, _) in {**STATISTICS, **HISTOGRAMS}.items():
+        assert f"<td>{html.escape(label)}</td>" in page, name
+    assert "src='histograms.png'" in page
+    assert wav_info(wd / "eval" / "sample_0.wav")[0] > 0
     # `zoo eval` keeps the samples' report in eval.json beside the NLL table
     assert json.loads((wd / "eval.json").read_text())["samples"]["num_samples"] == 4
 

@@ -24,6 +24,8 @@ import numpy as np
 from zoo.bundle import load_bundle
 from zoo.codecs import END
 from zoo.codecs.base import without_corpus_filters
+from zoo.data.audio import DEFAULT_SAMPLE_RATE, write_wav
+from zoo.data.writers import write_midi, write_pieces
 from zoo.errors import SkipPiece, ZooError
 from zoo.families.frames.task import FrameModelTask
 from zoo.families.gan.task import GanTask
@@ -53,6 +55,37 @@ class TrainedModel:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name} at step {self.step}>"
+
+    def held_out(self, i: int = 0, split: str = "valid") -> note_seq.NoteSequence:
+        """Piece ``i`` of the run's ``split`` (default: validation, not trained on), decoded to a
+        NoteSequence; a bundle carries no data, so it has none."""
+        if self.data is None:
+            raise ZooError(f"{self.name} is a bundle: it carries no data (load the run directory)")
+        pieces = self.data.split(split)
+        if not 0 <= i < len(pieces):
+            raise ZooError(f"{self.data.dir} has {len(pieces)} {split} pieces; there is no {i}")
+        return self.codec.decode(np.asarray(pieces[i]))
+
+    def write(self, pieces: list[note_seq.NoteSequence], folder: str | Path, wav: bool = True,
+              sample_rate: int = DEFAULT_SAMPLE_RATE) -> list[Path]:
+        """Write sample_<i>.mid, .png (piano roll), .wav (``sample_rate`` Hz, if ``wav``) and an
+        index.html showing them into ``folder``; returns the MIDI paths. Without a renderer the
+        WAVs are skipped with one printed line."""
+        return write_pieces(pieces, Path(folder), f"{self.name} step {self.step}", wav=wav,
+                            sample_rate=sample_rate)
+
+    @staticmethod
+    def write_midi(piece: note_seq.NoteSequence, path: str | Path) -> Path:
+        """One piece as a standard MIDI file."""
+        return write_midi(piece, Path(path))
+
+    @staticmethod
+    def write_wav(piece: note_seq.NoteSequence, path: str | Path,
+                  sample_rate: int = DEFAULT_SAMPLE_RATE) -> Path:
+        """One piece rendered with the General MIDI SoundFont: 16-bit stereo PCM at
+        ``sample_rate`` Hz, as long as the piece (raises ZooError naming what to install when
+        no renderer is there)."""
+        return write_wav(piece, Path(path), sample_rate)
 
     def _encode(self, piece: Piece) -> np.ndarray:
         """A piece in the codec's ids (or frames), without the corpus filters (minimum bars)."""

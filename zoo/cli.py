@@ -85,13 +85,20 @@ def _one_source(args) -> None:
         raise ZooError("give --workdir RUN or --bundle FILE (one of them)")
 
 
+def _audio_arguments(s) -> None:
+    s.add_argument("--wav", action="store_true",
+                   help="also render each sample to WAV with a General MIDI SoundFont")
+    s.add_argument("--sample-rate", type=int, default=22050, help="WAV sample rate, Hz")
+
+
 def cmd_sample(args) -> int:
     from zoo.generate import generate, write_samples
 
     _one_source(args)
     options = dict(num=args.num, steps=args.steps, primer=args.primer,
                    primer_pitches=args.primer_pitches, temperature=args.temperature,
-                   top_k=args.top_k, top_p=args.top_p, seed=args.seed)
+                   top_k=args.top_k, top_p=args.top_p, seed=args.seed, wav=args.wav,
+                   sample_rate=args.sample_rate)
     if args.bundle:
         from zoo.bundle import load_bundle
 
@@ -153,7 +160,8 @@ def cmd_eval(args) -> int:
         from zoo.eval.suite import evaluate_samples
 
         report["samples"] = evaluate_samples(trained, args.samples, seed=args.seed,
-                                             out=Path(args.workdir) / "eval")
+                                             out=Path(args.workdir) / "eval", wav=args.wav,
+                                             sample_rate=args.sample_rate)
     (Path(args.workdir) / "eval.json").write_text(
         json.dumps({"workdir": args.workdir, "step": step, **report}, indent=2))
     return 0
@@ -185,6 +193,64 @@ def cmd_interpolate(args) -> int:
     write_pianoroll_png(ns, out.with_suffix(".png"), title=f"{args.steps} steps, {out.name}")
     print(out)
     return 0
+
+
+def _conditioned(args, method: str, **options) -> int:
+    """``zoo harmonize`` / ``zoo infill``: a Coconet run or bundle applied to one MIDI file,
+    the pieces written through ``write_pieces`` (default folder WORKDIR/<method>)."""
+    import jax
+    import note_seq
+
+    from zoo.generate import write_pieces
+
+    _one_source(args)
+    if args.bundle:
+        from zoo.bundle import load_bundle
+
+        b = load_bundle(Path(args.bundle))
+        task, params, step, name = b.task, b.params, b.step, b.name
+        default_out = Path(args.bundle).with_name(Path(args.bundle).stem + f"-{method}")
+    else:
+        from zoo.runs import load_trained
+
+        trained = load_trained(Path(args.workdir))
+        task, params, step = trained.built.task, trained.state.params, trained.step
+        name = f"{trained.built.spec.model}/{trained.built.spec.preset}"
+        default_out = Path(args.workdir) / method
+    if not hasattr(task, method):
+        raise ZooError(f"{name} does not {method}; coconet does")
+    try:
+        ns = note_seq.midi_file_to_note_sequence(args.midi)
+    except Exception as e:  # note-seq raises many types for unreadable files
+        raise ZooError(f"cannot read {args.midi}: {str(e).splitlines()[0]}") from None
+    pieces = getattr(task, method)(params, ns, rng=jax.random.key(args.seed), num=args.num,
+                                   source=args.midi, temperature=args.temperature,
+                                   steps=args.gibbs_steps, **options)
+    out = Path(args.out) if args.out else default_out
+    for p in write_pieces(pieces, out, f"{name} step {step}, {method} {Path(args.midi).name}"):
+        print(p)
+    return 0
+
+
+def cmd_harmonize(args) -> int:
+    return _conditioned(args, "harmonize")
+
+
+def cmd_infill(args) -> int:
+    what, bars = args.erase
+    if what != "bars":
+        raise ZooError(f"--erase {what} {bars}: only bars can be erased, e.g. --erase bars 3-4")
+    return _conditioned(args, "infill", bars=bars)
+
+
+def _conditioned_arguments(s) -> None:
+    s.add_argument("--workdir", help="a coconet run directory")
+    s.add_argument("--bundle", help="a bundle file from `zoo export`, instead of --workdir")
+    s.add_argument("--num", type=int, default=1, help="how many versions to write")
+    s.add_argument("--temperature", type=float, help="default: the run's (Magenta's 0.99)")
+    s.add_argument("--gibbs-steps", type=int, help="annealed Gibbs steps (default: the run's)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", help="output folder")
 
 
 def cmd_models(args) -> int:
@@ -241,6 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--top-p", type=float, default=1.0)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out")
+    _audio_arguments(s)
     s.set_defaults(func=cmd_sample)
 
     s = sub.add_parser("eval", help="NLL per event on valid/test beside n-gram baselines")
@@ -253,6 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--samples", type=int, default=0,
                    help="also sample N pieces and compare their music statistics with the data")
     s.add_argument("--seed", type=int, default=0)
+    _audio_arguments(s)
     s.set_defaults(func=cmd_eval)
 
     s = sub.add_parser("interpolate", help="decode the spherical interpolation of two pieces")

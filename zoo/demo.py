@@ -26,7 +26,7 @@ def main(argv=None) -> int:
         ["prepare", "embedded-folk", "--codec", "melody"],
         ["train", "melody_rnn", "--preset", "tiny", "--workdir", args.workdir, *steps],
         ["eval", "--workdir", args.workdir],
-        ["sample", "--workdir", args.workdir, "--num", "4", "--steps", "128"],
+        ["sample", "--workdir", args.workdir, "--num", "4", "--steps", "128", "--wav"],
     ):
         print(f"\n$ zoo {' '.join(command)}", flush=True)
         code = zoo_main(command)

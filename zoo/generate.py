@@ -13,7 +13,8 @@ from note_seq.protobuf import music_pb2
 
 from zoo.codecs import END
 from zoo.codecs.base import without_corpus_filters
-from zoo.data.writers import write_midi, write_pianoroll_png
+from zoo.data.audio import DEFAULT_SAMPLE_RATE
+from zoo.data.writers import write_pieces  # noqa: F401  (every sampler writes through it)
 from zoo.errors import SkipPiece, ZooError
 
 
@@ -61,41 +62,34 @@ def primer_ids(codec, primer_midi: str | None, primer_pitches: str | None) -> np
 def write_samples(task, params, step: int, label: str, out: Path, num: int = 4,
                   steps: int | None = None, primer: str | None = None,
                   primer_pitches: str | None = None, temperature: float = 1.0, top_k: int = 0,
-                  top_p: float = 1.0, seed: int = 0, echo=print) -> list[Path]:
+                  top_p: float = 1.0, seed: int = 0, wav: bool = False,
+                  sample_rate: int = DEFAULT_SAMPLE_RATE, echo=print) -> list[Path]:
     """Sample ``num`` pieces of up to ``steps`` events from ``task`` with ``params``; write
-    sample_<i>.mid and .png into ``out``. Returns the MIDI paths."""
+    sample_<i>.mid, .png (and .wav) and index.html into ``out``. Returns the MIDI paths."""
     steps = steps or task.cfg.seq_len
     prefix = primer_ids(task.codec, primer, primer_pitches)
     t0 = time.perf_counter()
     pieces = task.generate(params, num, steps, prefix, jax.random.key(seed),
                            temperature=temperature, top_k=top_k, top_p=top_p)
     seconds = time.perf_counter() - t0
-    paths = write_pieces(pieces, out, f"{label} step {step}", echo=echo)
-    echo(f"wrote {num} samples to {out} ({seconds:.2f} s including compilation, "
+    settings = (f"temperature {temperature}, top-k {top_k or 'off'}, top-p {top_p}, seed {seed}"
+                + (f", primer {primer or primer_pitches}" if primer or primer_pitches else ""))
+    paths = write_pieces(pieces, out, f"{label} step {step}", wav=wav, sample_rate=sample_rate,
+                         notes=[f"{num} samples of up to {steps} steps; {settings}."], echo=echo)
+    echo(f"wrote {num} samples and index.html to {out} ({seconds:.2f} s including compilation, "
          f"checkpoint step {step})")
-    return paths
-
-
-def write_pieces(pieces, out: Path, title: str, echo=print) -> list[Path]:
-    """Write each NoteSequence of ``pieces`` as sample_<i>.mid and its piano roll sample_<i>.png
-    into ``out`` (created). Returns the MIDI paths. Every family's sampler writes through here."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i, ns in enumerate(pieces):
-        midi = write_midi(ns, out / f"sample_{i}.mid")
-        write_pianoroll_png(ns, out / f"sample_{i}.png", title=f"{title}, sample {i}")
-        paths.append(midi)
     return paths
 
 
 def generate(workdir: Path, num: int = 4, steps: int | None = None, primer: str | None = None,
              primer_pitches: str | None = None, temperature: float = 1.0, top_k: int = 0,
-             top_p: float = 1.0, seed: int = 0, out: Path | None = None, echo=print) -> list[Path]:
+             top_p: float = 1.0, seed: int = 0, out: Path | None = None, wav: bool = False,
+             sample_rate: int = DEFAULT_SAMPLE_RATE, echo=print) -> list[Path]:
     """``write_samples`` from the run in ``workdir`` (default out: WORKDIR/samples)."""
     from zoo.runs import load_trained
 
     trained = load_trained(workdir)
     return write_samples(trained.built.task, trained.state.params, trained.step,
                          trained.built.spec.model, Path(out) if out else Path(workdir) / "samples",
-                         num, steps, primer, primer_pitches, temperature, top_k, top_p, seed, echo)
+                         num, steps, primer, primer_pitches, temperature, top_k, top_p, seed,
+                         wav=wav, sample_rate=sample_rate, echo=echo)

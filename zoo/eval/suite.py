@@ -84,23 +84,42 @@ def _entropy_bits(h: list[float]) -> float:
     return float(-(h * np.log2(h)).sum()) if h.size else np.nan
 
 
-def table(rows: dict[str, dict], num_data: int, num_samples: int) -> list[str]:
-    """One line per statistic: data and sample mean ± std, overlapping area, KL(data || samples);
-    histograms show the entropy of the mean histogram and add the Euclidean distance."""
-    lines = [f"{'statistic':<30} {f'data ({num_data})':>15} {f'samples ({num_samples})':>15} "
-             f"{'overlap':>8} {'KL':>7}"]
+def table_cells(rows: dict[str, dict], num_data: int,
+                num_samples: int) -> tuple[list[str], list[list[str]]]:
+    """(header, one row of cells per statistic): data and sample mean ± std, overlapping area,
+    KL(data || samples); histograms give the entropy of the mean histogram and the Euclidean
+    distance. The terminal table and index.html both show these cells."""
+    header = ["statistic", f"data ({num_data})", f"samples ({num_samples})", "overlap", "KL",
+              "L2"]
+    cells = []
     for name, (label, _, fmt) in STATISTICS.items():
         r = rows[name]
-        cells = [f"{r[side]['mean']:{fmt}} ± {r[side]['std']:{fmt}}"
-                 if not math.isnan(r[side]["mean"]) else "n/a" for side in ("data", "samples")]
-        lines.append(f"{label:<30} {cells[0]:>15} {cells[1]:>15} {_num(r['overlap']):>8} "
-                     f"{_num(r['kl']):>7}")
+        cells.append([label] + [f"{r[side]['mean']:{fmt}} ± {r[side]['std']:{fmt}}"
+                                if not math.isnan(r[side]["mean"]) else "n/a"
+                                for side in ("data", "samples")]
+                     + [_num(r["overlap"]), _num(r["kl"]), ""])
     for name, (label, _, _) in HISTOGRAMS.items():
         r = rows[name]
-        cells = [f"H {_entropy_bits(r[side]):.2f} bits" for side in ("data", "samples")]
-        lines.append(f"{label:<30} {cells[0]:>15} {cells[1]:>15} {_num(r['overlap']):>8} "
-                     f"{_num(r['kl']):>7}  L2 {_num(r['euclidean'])}")
+        cells.append([label] + [f"H {_entropy_bits(r[side]):.2f} bits"
+                                for side in ("data", "samples")]
+                     + [_num(r["overlap"]), _num(r["kl"]), _num(r["euclidean"])])
+    return header, cells
+
+
+def table(rows: dict[str, dict], num_data: int, num_samples: int) -> list[str]:
+    """The statistics as text lines, one per statistic (``table_cells``)."""
+    header, cells = table_cells(rows, num_data, num_samples)
+    lines = [f"{header[0]:<30} {header[1]:>15} {header[2]:>15} {header[3]:>8} {header[4]:>7}"]
+    for c in cells:
+        lines.append(f"{c[0]:<30} {c[1]:>15} {c[2]:>15} {c[3]:>8} {c[4]:>7}"
+                     + (f"  L2 {c[5]}" if c[5] else ""))
     return lines
+
+
+def _caption(result: dict) -> str:
+    """One sample's originality in words, for index.html."""
+    return (f"{result['notes']} notes; longest run shared with a training piece "
+            f"{result['longest_run']} notes" + (" (flagged as a copy)" if result["copied"] else ""))
 
 
 def _num(x: float) -> str:
@@ -171,9 +190,11 @@ def _jsonable(x):
 
 def evaluate_samples(trained, num: int, seed: int = 0, out: Path = Path("eval"),
                      steps: int | None = None, data_pieces: int = DATA_PIECES,
-                     max_copy_notes: int = originality.MAX_COPY_NOTES, echo=print) -> dict:
+                     max_copy_notes: int = originality.MAX_COPY_NOTES, wav: bool = False,
+                     sample_rate: int = 22050, echo=print) -> dict:
     """Sample ``num`` pieces, compare their statistics with the data's, check their originality;
-    print the table, write ``out/samples.json`` and ``out/histograms.png``; return the report.
+    print the table, write ``out/samples.json``, ``out/histograms.png``, each sample's MIDI, PNG
+    (and WAV) and ``out/index.html`` (the table, then the samples); return the report.
 
     Args:
       trained: a run at a checkpoint (``zoo.runs.load_trained``: .trainer, .state, .built).
@@ -184,6 +205,7 @@ def evaluate_samples(trained, num: int, seed: int = 0, out: Path = Path("eval"),
     import jax
 
     from zoo.codecs import END
+    from zoo.data.writers import write_pieces
     from zoo.errors import ZooError
 
     if num < 1:
@@ -224,6 +246,13 @@ def evaluate_samples(trained, num: int, seed: int = 0, out: Path = Path("eval"),
     echo("\n".join(lines))
     png = write_histograms_png(rows, out / "histograms.png",
                                title=f"{spec.model}/{spec.preset}: data vs {num} samples")
+    write_pieces(pieces, out, f"{spec.model}/{spec.preset}: {num} samples against the data",
+                 wav=wav, sample_rate=sample_rate,
+                 table=table_cells(rows, len(data_notes), len(sample_notes)),
+                 captions=[_caption(r) for r in results],
+                 notes=[f"{num} samples of {steps} events (seed {seed}) beside the openings of "
+                        f"{len(data_notes)} training pieces.", "\n".join(lines[len(rows) + 2:])],
+                 figures=[png.name], echo=echo)
     report = _jsonable({
         "num_samples": num, "steps": steps, "seed": seed, "data_pieces": len(data_notes),
         "statistics": rows,
@@ -232,5 +261,5 @@ def evaluate_samples(trained, num: int, seed: int = 0, out: Path = Path("eval"),
         "table": lines, "png": str(png),
     })
     (out / "samples.json").write_text(json.dumps(report, indent=2))
-    echo(f"wrote {out / 'samples.json'} and {png}")
+    echo(f"wrote {out / 'samples.json'}, {png} and {out / 'index.html'}")
     return report
