@@ -13,7 +13,7 @@ from pathlib import Path
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:1.5em;max-width:1100px;color:#222}
 h1{font-size:1.3em}h2{font-size:1.05em;margin:1.2em 0 .3em}
-.piece{border-top:1px solid #ddd;padding:.4em 0}.piece img{max-width:100%}
+.piece{border-top:1px solid #ddd;padding:.4em 0}img{max-width:100%}
 audio{width:100%;max-width:600px;display:block;margin:.3em 0}
 table{border-collapse:collapse;font-size:.85em}td,th{border:1px solid #ccc;padding:.2em .5em;
 text-align:right}td:first-child,th:first-child{text-align:left}.note{color:#555;font-size:.9em}"""
