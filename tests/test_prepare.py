@@ -109,13 +109,19 @@ def test_damaged_midi_files_are_skipped_with_reasons(tmp_path):
         skipped[entry["input"]] = entry["reason"]
     assert sorted(skipped) == ["empty.mid", "noise.midi", "silent.mid", "truncated.mid"]
     assert skipped["silent.mid"] == "no notes"
-    assert all(reason.startswith("MIDIConversionError: ") for name, reason in skipped.items()
-               if name != "silent.mid")
+    assert skipped["empty.mid"] == "empty file (0 bytes)"
+    assert skipped["truncated.mid"].startswith("file ends early (probably truncated)")
+    assert skipped["noise.midi"].startswith("not a MIDI file: no MThd header")
+    raws = {json.loads(line)["input"]: json.loads(line).get("raw")
+            for line in (out / "skipped.jsonl").read_text().splitlines()}
+    assert raws["truncated.mid"].startswith("note-seq: MIDIConversionError: Midi decoding error")
+    assert raws["silent.mid"] is None
     assert f"skipped empty.mid: {skipped['empty.mid']}" in lines
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["codec"] == {"name": "pitches", "params": {}}
     assert sum(s["pieces"] for s in manifest["splits"].values()) == len(good)
     assert sum(manifest["skipped"].values()) == 4 and manifest["inputs"] == 10
+    assert manifest["readers"] == {"symusic": len(good)}
 
 
 def test_adding_a_file_moves_no_other_piece(tmp_path):
@@ -187,7 +193,7 @@ def test_nothing_to_prepare_is_an_error(tmp_path):
         prepare("midi-dir", tmp_path / "nowhere", PitchCodec(), workers=0)
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "a.mid").write_bytes(b"junk")
-    with pytest.raises(ZooError, match="1 inputs was skipped: 1 x MIDIConversionError"):
+    with pytest.raises(ZooError, match="1 inputs was skipped: 1 x file ends early"):
         prepare("midi-dir", tmp_path / "bad", PitchCodec(), out=tmp_path / "ds", workers=0,
                 echo=lambda s: None)
     assert not (tmp_path / "ds").exists()

@@ -32,13 +32,31 @@ class _TimeLimit(BaseException):
     cannot swallow it: the limit is per file."""
 
 
-def reason_of(e: BaseException) -> str:
-    """One short line for a skip: the SkipPiece reason, or ``Class: first line of message``."""
+class Reason(str):
+    """A skip's reason: the short line that is counted and shown (this str), with ``raw``, the
+    library's own message where it says more (kept in skipped.jsonl)."""
+
+    raw: str
+
+    def __new__(cls, text: str, raw: str = ""):
+        self = super().__new__(cls, text)
+        self.raw = raw
+        return self
+
+    def __reduce__(self):
+        return Reason, (str(self), self.raw)
+
+
+def reason_of(e: BaseException) -> Reason:
+    """One short line for a skip: the SkipPiece reason, or ``Class: first line of message``;
+    ``raw``: an exception's ``raw`` attribute, or its whole message when the line cuts it."""
     if isinstance(e, SkipPiece):
-        return e.reason
-    lines = str(e).strip().splitlines()
+        return Reason(e.reason, getattr(e, "raw", "") or "")
+    message = str(e).strip()
+    lines = message.splitlines()
     first = lines[0][:160] if lines else ""
-    return f"{type(e).__name__}: {first}" if first else type(e).__name__
+    text = f"{type(e).__name__}: {first}" if first else type(e).__name__
+    return Reason(text, "" if first == message else f"{type(e).__name__}: {message}")
 
 
 @contextlib.contextmanager

@@ -4,7 +4,7 @@
     DIR/<split>.data.npy       tokens: int32 (N,), pieces end to end; frames: uint8 (N, P)
     DIR/<split>.offsets.npy    int64 (pieces + 1,): piece i is data[offsets[i]:offsets[i + 1]]
     DIR/<split>.ids.json       piece ids, in order
-    DIR/skipped.jsonl          {"input", "reason"} per skipped file, tune or piece
+    DIR/skipped.jsonl          {"input", "reason"[, "raw"]} per skipped file, tune or piece
 
 A piece's split is a hash of its id, so adding files never moves another piece. The default DIR
 is named by a fingerprint of the inputs (names, sizes, mtimes), the codec and this code, so a
@@ -79,13 +79,14 @@ def fingerprint(source: Source, inputs: list[str], codec: Codec) -> str:
 
 
 def encode_file(job: tuple[str, str | None, Codec], rel: str):
-    """Worker: one input file -> ([(piece id, split, array)], [(piece id, reason)])."""
+    """Worker: one input file -> ([(piece id, split, array, reader)], [(piece id, reason)])."""
     source_name, path, codec = job
     pieces, rejects = _source(source_name, path).read(rel)
     encoded = []
     for piece in pieces:
         try:
-            encoded.append((piece.id, piece.split or split_of(piece.id), _encode(codec, piece.ns)))
+            encoded.append((piece.id, piece.split or split_of(piece.id), _encode(codec, piece.ns),
+                            piece.reader))
         except Exception as e:  # noqa: BLE001 - a piece the codec cannot take is skipped
             rejects.append((piece.id, reason_of(e)))
     return encoded, rejects
@@ -180,7 +181,8 @@ def _prepare_locked(source, src, inputs, codec, fp, out, workers, force, echo, t
     tmp.mkdir(parents=True)
     try:
         job = (source, None if src.path is None else str(src.path), codec)
-        counts, skipped = _write(tmp, out, inputs, codec, job, workers, time_limit, echo)
+        counts, skipped, readers = _write(tmp, out, inputs, codec, job, workers, time_limit,
+                                          echo)
         if not any(c["pieces"] for c in counts.values()):
             raise ZooError(f"nothing prepared from {source} ({src.root}): every piece of "
                            f"{len(inputs)} inputs was skipped: {_top_reason(skipped)}")
@@ -190,6 +192,7 @@ def _prepare_locked(source, src, inputs, codec, fp, out, workers, force, echo, t
             "codec": {"name": codec.name, "params": codec.params()},
             "kind": codec.kind, "vocab_size": codec.vocab_size, "fingerprint": fp,
             "inputs": len(inputs), "splits": counts, "skipped": dict(skipped.most_common()),
+            "readers": dict(readers.most_common()),
             "seconds": round(time.perf_counter() - started, 2),
         }
         manifest["files"] = {f.name: file_record(f) for f in sorted(tmp.iterdir())}
@@ -204,13 +207,16 @@ def _prepare_locked(source, src, inputs, codec, fp, out, workers, force, echo, t
 def _write(tmp, out, inputs, codec, job, workers, time_limit, echo):
     """Run the workers and write their results in input order (deterministic output)."""
     writers = {name: _SplitWriter(tmp, name, codec) for name, _ in SPLITS}
-    skipped, shown, pending, next_index = Counter(), [0], {}, 0
+    skipped, readers, shown, pending, next_index = Counter(), Counter(), [0], {}, 0
     last_report = time.monotonic()
     with open(tmp / "skipped.jsonl", "w") as log:
 
         def skip(what: str, reason: str) -> None:
-            skipped[reason] += 1
-            log.write(json.dumps({"input": what, "reason": reason}) + "\n")
+            skipped[str(reason)] += 1
+            entry = {"input": what, "reason": str(reason)}
+            if getattr(reason, "raw", ""):
+                entry["raw"] = reason.raw
+            log.write(json.dumps(entry) + "\n")
             shown[0] += 1
             if shown[0] <= ECHO_SKIPS:
                 echo(f"skipped {what}: {reason}")
@@ -225,8 +231,10 @@ def _write(tmp, out, inputs, codec, job, workers, time_limit, echo):
                     skip(inputs[next_index], reason)
                 else:
                     encoded, rejects = result
-                    for piece_id, split, array in encoded:
+                    for piece_id, split, array, reader in encoded:
                         writers[split].add(piece_id, array)
+                        if reader:
+                            readers[reader] += 1
                     for piece_id, why in rejects:
                         skip(piece_id, why)
                 next_index += 1
@@ -235,7 +243,7 @@ def _write(tmp, out, inputs, codec, job, workers, time_limit, echo):
                 echo(f"  {done}/{len(inputs)} inputs read")
     if shown[0] > ECHO_SKIPS:
         echo(f"... and {shown[0] - ECHO_SKIPS} more, see {out}/skipped.jsonl")
-    return {name: w.close() for name, w in writers.items()}, skipped
+    return {name: w.close() for name, w in writers.items()}, skipped, readers
 
 
 def _cpus() -> int:
@@ -318,6 +326,12 @@ def _summary(echo, out: Path, manifest: dict, skipped: Counter) -> None:
     unit = "frames" if m["kind"] == "frames" else "events"
     for name, c in m["splits"].items():
         echo(f"  {name:<6}{c['pieces']:>8} pieces {c['events']:>11} {unit}")
+    if m.get("readers"):
+        by = Counter()
+        for reader, n in m["readers"].items():
+            by[reader.split(":")[0]] += n
+        echo("  read by " + ", ".join(f"{r}: {n}" for r, n in by.most_common())
+             + " (manifest.json: readers, with why note-seq's)")
     if skipped:
         echo(f"  skipped {sum(skipped.values())}:")
         for reason, n in skipped.most_common(12):

@@ -37,6 +37,7 @@ class Piece:
     id: str  # stable across runs: the split is a hash of it
     ns: music_pb2.NoteSequence
     split: str | None = None  # None: decided by prepare from the id
+    reader: str | None = None  # which parser read it, where a source has several (midi-dir)
 
 
 Rejects = list[tuple[str, str]]  # (piece id, reason)
@@ -121,7 +122,9 @@ class ChoraleSource(Source):
 
 
 class MidiDirSource(Source):
-    """A folder of .mid / .midi files, searched recursively; the piece id is the relative path."""
+    """A folder of .mid / .midi files, searched recursively; the piece id is the relative path.
+    Read by ``zoo.data.midi_reader.read_midi``: symusic, or note-seq where symusic cannot
+    promise note-seq's result (``Piece.reader`` says which and why)."""
 
     name = "midi-dir"
     needs_path = True
@@ -135,7 +138,7 @@ class MidiDirSource(Source):
         return found
 
     def read(self, rel: str) -> tuple[list[Piece], Rejects]:
-        from note_seq import midi_io
+        from zoo.data.midi_reader import read_midi
 
-        ns = midi_io.midi_file_to_note_sequence(str(self.root / rel))
-        return [Piece(rel, _require_notes(ns))], []
+        ns, reader = read_midi(self.root / rel)
+        return [Piece(rel, _require_notes(ns), reader=reader)], []

@@ -1,0 +1,285 @@
+"""The fast MIDI reader (symusic) against note-seq's reader, on MIDI files written here."""
+
+import struct
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from note_seq import midi_io
+from note_seq.protobuf import music_pb2
+
+from zoo.codecs import CODEC_NAMES, get_codec
+from zoo.data import midi_reader
+from zoo.data.midi_reader import Fallback, MidiReadError, read_fast, read_midi, read_note_seq
+from zoo.errors import SkipPiece
+
+pytestmark = pytest.mark.filterwarnings("ignore:Tempo, Key or Time signature")
+
+
+# ---------------------------------------------------------------- a raw MIDI writer
+
+
+def vlq(n: int) -> bytes:
+    out = [n & 0x7F]
+    n >>= 7
+    while n:
+        out.append(0x80 | (n & 0x7F))
+        n >>= 7
+    return bytes(reversed(out))
+
+
+def track(events, running=True) -> bytes:
+    """[(absolute tick, message bytes)] -> an MTrk chunk's data (stable-sorted by tick)."""
+    out, last, status = bytearray(), 0, None
+    for tick, msg in sorted(events, key=lambda e: e[0]):
+        out += vlq(tick - last)
+        last = tick
+        out += msg[1:] if running and msg[0] < 0xF0 and msg[0] == status else msg
+        status = msg[0] if msg[0] < 0xF0 else None
+    return bytes(out + b"\x00\xff\x2f\x00")
+
+
+def midi_file(tracks, tpq=480, fmt=1, running=True) -> bytes:
+    chunks = [track(t, running) for t in tracks]
+    return (b"MThd" + struct.pack(">Lhhh", 6, fmt, len(chunks), tpq)
+            + b"".join(b"MTrk" + struct.pack(">L", len(c)) + c for c in chunks))
+
+
+def tempo(us):
+    return b"\xff\x51\x03" + us.to_bytes(3, "big")
+
+
+def song(seed, n_tracks=4, notes=60, tpq=480, pedal=True, bends=False):
+    """A conductor track (tempo changes, 3/4 then 4/4, E minor) and pitched tracks with
+    programs, names, chords, sustain pedal (and pitch bends), the last on the drum channel."""
+    rng = np.random.default_rng(seed)
+    tracks = [[(0, tempo(500000)), (0, b"\xff\x58\x04\x03\x02\x18\x08"), (0, b"\xff\x59\x02\x01\x01"),
+               (4 * tpq, tempo(int(rng.integers(300000, 900000)))),
+               (6 * tpq, b"\xff\x58\x04\x04\x02\x18\x08"), (9 * tpq, tempo(420000))]]
+    for t in range(n_tracks):
+        ch = 9 if t == n_tracks - 1 else t
+        events = [(0, b"\xff\x03\x06" + f"part {t}".encode()),
+                  (0, bytes([0xC0 | ch, int(rng.integers(0, 128))]))]
+        tick, free = 0, {}
+        for _ in range(notes):
+            tick += int(rng.choice([0, tpq // 4, tpq // 2, tpq, 7]))
+            for _ in range(int(rng.integers(1, 4))):  # chords
+                pitch = int(rng.integers(35, 90))
+                if free.get(pitch, 0) > tick:
+                    continue  # a key already sounding (the reader's fallback case, tested apart)
+                end = tick + int(rng.choice([tpq // 8, tpq // 3, tpq, 3 * tpq]))
+                free[pitch] = end
+                events += [(tick, bytes([0x90 | ch, pitch, int(rng.integers(1, 128))])),
+                           (end, bytes([0x80 | ch, pitch, 64]) if rng.random() < 0.5
+                            else bytes([0x90 | ch, pitch, 0]))]
+        if pedal and ch != 9:
+            for s in range(0, tick, 4 * tpq):
+                events += [(s + 1, bytes([0xB0 | ch, 64, 127])), (s + 3 * tpq, bytes([0xB0 | ch, 64, 0]))]
+        if bends and ch == 0:
+            events += [(s, bytes([0xE0, s % 128, (s // 7) % 128])) for s in range(0, tick, tpq)]
+        tracks.append(events)
+    return tracks
+
+
+# ---------------------------------------------------------------- comparing
+
+
+def fields(ns: music_pb2.NoteSequence) -> dict:
+    """What the codecs use, and the rest of what both readers fill in."""
+    return {
+        "ticks_per_quarter": ns.ticks_per_quarter, "total_time": ns.total_time,
+        "notes": [(n.instrument, n.program, n.is_drum, n.pitch, n.velocity, n.start_time,
+                   n.end_time) for n in ns.notes],
+        "tempos": [(t.time, t.qpm) for t in ns.tempos],
+        "time_signatures": [(t.time, t.numerator, t.denominator) for t in ns.time_signatures],
+        "key_signatures": [(k.time, k.key, k.mode) for k in ns.key_signatures],
+        "control_changes": [(c.instrument, c.program, c.is_drum, c.time, c.control_number,
+                             c.control_value) for c in ns.control_changes],
+        "pitch_bends": [(b.instrument, b.program, b.time, b.bend) for b in ns.pitch_bends],
+        "instrument_infos": [(i.instrument, i.name) for i in ns.instrument_infos],
+    }
+
+
+def note_seq_view(data: bytes):
+    return fields(midi_reader.canonical_order(read_note_seq(data)))
+
+
+def assert_same(data: bytes):
+    """The fast reader takes the file itself and gives note-seq's sequence, field for field."""
+    want, got = note_seq_view(data), fields(read_fast(data))
+    assert got.keys() == want.keys()
+    for key in want:
+        assert got[key] == want[key], key
+    return want
+
+
+def codec_outputs(tmp_path):
+    """MIDI files of every codec's decoder output (written by note-seq, as `zoo sample` does)."""
+    rng = np.random.default_rng(7)
+    ns = music_pb2.NoteSequence(ticks_per_quarter=220)
+    ns.tempos.add(qpm=120)
+    ns.time_signatures.add(numerator=4, denominator=4)
+    for voice, low in enumerate((72, 60, 48, 36)):
+        t = 0.0
+        while t < 16:
+            d = float(rng.choice([0.25, 0.5, 1.0]))
+            ns.notes.add(pitch=int(low + rng.integers(0, 12)), velocity=int(rng.integers(40, 120)),
+                         start_time=t, end_time=t + d, instrument=voice, part=voice)
+            t += d
+    for t in np.arange(0, 16, 0.5):
+        ns.notes.add(pitch=36 + int(t * 2) % 10, velocity=100, start_time=t, end_time=t + 0.1,
+                     instrument=9, is_drum=True)
+    ns.total_time = 16.1
+    paths = []
+    for name in CODEC_NAMES:
+        codec = get_codec(name)
+        try:
+            decoded = codec.decode(codec.encode(ns))
+        except SkipPiece:
+            continue
+        if codec.kind == "frames":
+            continue  # frame codecs' decode is tested through their own MIDI writer below
+        path = tmp_path / f"{name}.mid"
+        midi_io.note_sequence_to_midi_file(decoded, path)
+        paths.append(path)
+    return paths
+
+
+# ---------------------------------------------------------------- tests
+
+
+def test_codec_decoder_outputs_read_the_same(tmp_path):
+    paths = codec_outputs(tmp_path)
+    assert len(paths) >= 5
+    for path in paths:
+        ns, reader = read_midi(path)
+        assert reader == "symusic", path.name
+        assert fields(ns) == assert_same(path.read_bytes()), path.name
+
+
+@pytest.mark.parametrize("running", [True, False], ids=["running-status", "no-running-status"])
+def test_type1_songs_read_the_same(running):
+    for seed in range(3):
+        data = midi_file(song(seed, bends=seed == 1), running=running)
+        want = assert_same(data)
+        assert len({n[0] for n in want["notes"]}) == 4 and any(n[2] for n in want["notes"])
+        assert [round(q, 3) for _, q in want["tempos"]][-1] == round(6e7 / 420000, 3)
+        assert want["key_signatures"] == [(0.0, 4, 1)]  # E minor
+        assert {c[4] for c in want["control_changes"]} == {64}
+
+
+def test_type0_file_reads_the_same():
+    """Every channel in one track: one instrument per channel, numbered by first note-off."""
+    tracks = song(3, n_tracks=3, pedal=False)
+    data = midi_file([sum(tracks, [])], fmt=0)
+    want = assert_same(data)
+    assert len({n[0] for n in want["notes"]}) == 3
+
+
+def test_tempo_in_a_later_track_is_ignored_as_note_seq_does():
+    tracks = song(4, n_tracks=2)
+    tracks[1].append((240, tempo(250000)))
+    assert_same(midi_file(tracks))
+
+
+def test_other_resolutions():
+    for tpq in (96, 220, 1024):
+        want = assert_same(midi_file(song(5, tpq=tpq, n_tracks=2), tpq=tpq))
+        assert want["ticks_per_quarter"] == tpq
+
+
+FALLBACKS = {  # a track with ... : what note-seq reads differently from symusic
+    "a key struck twice before its release": [(0, b"\x90\x3c\x40"), (10, b"\x90\x3c\x41"),
+                                             (20, b"\x80\x3c\x00"), (30, b"\x80\x3c\x00")],
+    "a note never released, then the key again": [(0, b"\x90\x3c\x40"), (50, b"\x90\x3c\x41"),
+                                                  (60, b"\x80\x3c\x00")],
+    "two channels whose first notes end on one tick": [(0, b"\x91\x40\x40"),
+                                                       (5, b"\x81\x40\x00")],
+    "a program change between notes of a channel": [(20, b"\xc0\x29"), (20, b"\x90\x40\x50"),
+                                                    (21, b"\x80\x40\x00")],
+    "a program change while a note sounds": [(20, b"\x90\x40\x50"), (21, b"\xc0\x29"),
+                                             (22, b"\x80\x40\x00")],
+}
+
+
+@pytest.mark.parametrize("case", list(FALLBACKS))
+def test_what_the_fast_reader_cannot_promise_goes_to_note_seq(tmp_path, case):
+    data = midi_file([[(0, tempo(500000))], [(0, b"\x90\x30\x40"), (5, b"\x80\x30\x00"),
+                                             *FALLBACKS[case]]])
+    with pytest.raises(Fallback):
+        read_fast(data)
+    (tmp_path / "f.mid").write_bytes(data)
+    ns, reader = read_midi(tmp_path / "f.mid")
+    assert reader.startswith("note-seq: ")
+    assert fields(ns) == note_seq_view(data)
+
+
+@pytest.mark.parametrize(("data", "reason"), [
+    (b"", "empty file (0 bytes)"),
+    (b"RIFF\x00\x00\x00\x04abcd", "not a MIDI file: no MThd header (it starts with b'RIFF')"),
+    (None, "file ends early (probably truncated): track 2 of 3 declares"),
+    (b"MThd\x00\x00\x00\x06\x00\x01\x00\x01\x01\xe0MTrk\x00\x00\x00\x04\x00\x3c\x40\x00",
+     "corrupt event data in track 1 (starting at byte 14): running status with no status byte"),
+    (b"MThd\x00\x00\x00\x06\x00\x01\x00\x01\x01\xe0MTrk\x00\x00\x00\x08\x00\x90\x3c\xc0\x10"
+     b"\x80\x3c\x00", "corrupt event data in track 1 (starting at byte 14): a data byte above 127"),
+])
+def test_damage_is_named_in_words_with_the_raw_message_kept(tmp_path, data, reason):
+    if data is None:
+        whole = midi_file(song(0, n_tracks=2))
+        data = whole[:len(whole) // 2]
+    (tmp_path / "bad.mid").write_bytes(data)
+    with pytest.raises(MidiReadError) as e:
+        read_midi(tmp_path / "bad.mid")
+    assert e.value.reason.startswith(reason)
+    assert e.value.raw.startswith("note-seq: MIDIConversionError")
+
+
+def test_no_notes_is_read_and_left_to_the_source():
+    data = midi_file([[(0, tempo(500000))]])
+    assert not read_fast(data).notes and not read_note_seq(data).notes
+
+
+# Small files, so that note-seq reads each damaged copy in milliseconds.
+_BASES = [midi_file(song(s, n_tracks=2, notes=12, bends=s == 1), running=s % 2 == 0)
+          for s in range(3)] + [midi_file([sum(song(9, n_tracks=2, notes=12, pedal=False), [])],
+                                          fmt=0)]
+
+
+@st.composite
+def damaged(draw):
+    data = bytearray(draw(st.sampled_from(_BASES)))
+    for _ in range(draw(st.integers(1, 3))):
+        at = draw(st.integers(0, len(data) - 1))
+        op = draw(st.sampled_from(["set", "delete", "insert", "truncate"]))
+        if op == "set":
+            data[at] = draw(st.integers(0, 255))
+        elif op == "delete":
+            del data[at]
+        elif op == "insert":
+            data.insert(at, draw(st.integers(0, 255)))
+        else:
+            del data[max(at, 1):]
+            break
+    return bytes(data)
+
+
+@settings(max_examples=400, derandomize=True, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(damaged())
+def test_damaged_files_both_fail_or_both_agree(data):
+    """read_fast either reads a damaged file as note-seq does, refuses it (Fallback: note-seq
+    then decides), or fails where note-seq fails too."""
+    try:
+        want = note_seq_view(data)
+    except MidiReadError:
+        want = None
+    try:
+        got = fields(read_fast(data))
+    except Fallback:
+        return
+    except Exception:  # noqa: BLE001 - the fast reader's damage: note-seq must agree
+        got = None
+    assert (got is None) == (want is None)
+    if got is not None:
+        assert got == want

@@ -1,0 +1,455 @@
+"""MIDI file -> NoteSequence, parsed in C++ by symusic, equal to note-seq's reader.
+
+    ns, reader = read_midi(path)     # reader: "symusic", or "note-seq: <why the fast path passed>"
+
+note-seq's ``midi_file_to_note_sequence`` goes through mido and pretty_midi in pure Python
+(about 44 pop songs/s on one core). ``read_fast`` splits the file into its chunks as mido does,
+hands each track chunk to symusic (one small single-track file per track, so that every note
+keeps its MIDI track) and rebuilds pretty_midi's view of it:
+
+- times: pretty_midi's tick -> seconds map from the tempo events of track 0 only, with its float
+  arithmetic (``last_end + scale * ticks``), so times are bit-equal;
+- tempos, time and key signatures from track 0 only; key numbers as pretty_midi names them;
+- one instrument per (track, channel, program), numbered in the order pretty_midi creates them
+  (the order of their first note-off); drums are channel 10;
+- notes of zero length dropped, as pretty_midi drops them; control changes and pitch bends of
+  an instrument's channel; instrument names from track names.
+
+Within an instrument the notes come in ``canonical_order`` (note-off tick, pitch, onset): the
+order pretty_midi appends them (note-off order) except among notes released at one tick, whose
+file order symusic does not keep. ``read_midi`` puts note-seq's output in the same order, so
+both paths give one NoteSequence. ``tests/test_midi_reader.py`` checks field for field.
+
+What ``read_fast`` cannot promise to read as mido and pretty_midi do, it refuses with
+``Fallback`` and ``read_midi`` asks note-seq: two sounding notes of one pitch (pretty_midi ends
+both at the first note-off), several instruments in one track whose first note-offs fall on one
+tick, several instruments in one track with controllers, SMPTE time division, bytes mido reads
+differently from symusic (system common messages 0xF1-0xFE, data above 127 after a pitch bend
+or aftertouch status, an end-of-track before the chunk ends, meta events with short payloads,
+key signatures mido cannot name). Some of these checks are byte scans that also fire on
+harmless bytes (a long delta time, text in UTF-8): the file then only takes the slow path.
+One case is not detected: a program change on a channel while one of its notes sounds, with no
+later note on that channel under the new program (pretty_midi takes the program at the
+note-off, symusic at the note-on).
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from pathlib import Path
+
+import numpy as np
+from note_seq.protobuf import music_pb2
+
+from zoo.errors import SkipPiece
+
+DRUM_CHANNEL = 9
+
+
+class Fallback(Exception):  # noqa: N818 - a decision, not an error: note-seq reads the file
+    """The fast reader cannot promise note-seq's result for this file; ``reason`` says why."""
+
+
+class MidiReadError(SkipPiece):
+    """A MIDI file neither reader can read: ``reason`` in words a user acts on, ``raw`` the
+    libraries' own messages."""
+
+    def __init__(self, reason: str, raw: str = ""):
+        super().__init__(reason)
+        self.raw = raw
+
+
+class _Damage(Exception):
+    """The fast reader found the file damaged; ``reason`` is a user's sentence."""
+
+    def __init__(self, reason: str, raw: str = ""):
+        super().__init__(reason)
+        self.reason, self.raw = reason, raw
+
+
+# ---------------------------------------------------------------------------- file structure
+
+
+def split_chunks(data: bytes) -> tuple[int, int, list[tuple[int, bytes]]]:
+    """(format, ticks per quarter, [(byte offset, track chunk data)]) read as mido reads them:
+    the header's declared size, then exactly ``ntracks`` chunks, each of which must be MTrk.
+    Bytes after the last track are ignored (as mido does). Raises _Damage."""
+    if not data:
+        raise _Damage("empty file (0 bytes)")
+    if len(data) < 8:
+        raise _Damage(f"file ends early (probably truncated): {len(data)} bytes, no MIDI header")
+    name, size = struct.unpack(">4sL", data[:8])
+    if name != b"MThd":
+        raise _Damage(f"not a MIDI file: no MThd header (it starts with {data[:4]!r})")
+    if len(data) - 8 < 6 or size < 6:
+        raise _Damage("file ends early (probably truncated): the MIDI header is cut short")
+    fmt, ntracks, division = struct.unpack(">hhh", data[8:14])
+    if ntracks <= 0:
+        raise _Damage(f"no tracks: the header declares {ntracks}")
+    pos, tracks = 8 + size, []
+    for i in range(ntracks):
+        if len(data) - pos < 8:
+            raise _Damage(f"file ends early (probably truncated): track {i + 1} of {ntracks} "
+                          f"is missing (the file has {len(data):,} bytes)")
+        name, size = struct.unpack(">4sL", data[pos:pos + 8])
+        if name != b"MTrk":
+            raise _Damage(f"corrupt file: no MTrk header at the start of track {i + 1} "
+                          f"(byte {pos:,})")
+        chunk = data[pos + 8:pos + 8 + size]
+        if len(chunk) < size:
+            raise _Damage(f"file ends early (probably truncated): track {i + 1} of {ntracks} "
+                          f"declares {size:,} bytes, {len(chunk):,} are left")
+        if not size:
+            raise _Damage(f"corrupt file: track {i + 1} (byte {pos:,}) has no events at all")
+        tracks.append((pos, chunk))
+        pos += 8 + size
+    return fmt, division, tracks
+
+
+# Byte patterns mido reads otherwise than symusic; a match sends the file to note-seq.
+_SYSTEM = re.compile(rb"[\xf1-\xf6\xf8-\xfe]")  # system common/real-time status (or not)
+# a data byte above 127 after an aftertouch, channel pressure or pitch bend status (symusic
+# skips the first two without looking); after a 2-byte delta time the second form also matches
+# a status byte, so the FF of a meta event is left out of it
+_HIGH_DATA = re.compile(rb"[\xa0-\xaf\xd0-\xef][\x80-\xff]|[\xa0-\xaf][\x00-\x7f][\x80-\xfe]")
+_SYSEX = re.compile(rb"[\xf0\xf7]")
+_ANY_META = re.compile(rb"\xff(.)", re.DOTALL)
+_END_OF_TRACK = b"\xff\x2f\x00"
+_META_MIN = {0x00: 0, 0x20: 1, 0x21: 1, 0x51: 3, 0x54: 5, 0x58: 4, 0x59: 2}
+
+
+def _vlq(data, at: int) -> tuple[int, int]:
+    """(value, position after it) of the variable-length quantity at ``at``."""
+    value = 0
+    while at < len(data):
+        byte = data[at]
+        at += 1
+        value = (value << 7) | (byte & 0x7F)
+        if byte < 0x80:
+            break
+    return value, at
+
+
+def _check_bytes(chunk: bytes, track: int) -> None:
+    music = bytearray(chunk)  # the chunk with meta payloads blanked, for the status scans
+    covered = 0
+    for m in _ANY_META.finditer(chunk):
+        if m.start() < covered:
+            continue  # an 0xFF inside an earlier meta's payload
+        kind, at = m.group(1)[0], m.end()
+        length = chunk[at] if at < len(chunk) else 0x80
+        if length >= 0x80:
+            raise Fallback(f"meta event with a long length field in track {track}")
+        payload = chunk[at + 1:at + 1 + length]
+        if len(payload) < length:
+            raise Fallback(f"meta event 0x{kind:02x} runs past the end of track {track}")
+        music[at + 1:at + 1 + length] = bytes(length)
+        covered = at + 1 + length
+        if kind not in _META_MIN:
+            continue
+        if length < _META_MIN[kind] or (kind == 0x00 and length == 1):
+            raise Fallback(f"meta event 0x{kind:02x} with a short payload in track {track}")
+        if kind == 0x59:
+            sharps = payload[0] - 256 if payload[0] > 127 else payload[0]
+            if not -7 <= sharps <= 7 or payload[1] > 1:
+                raise Fallback(f"key signature mido cannot name in track {track}")
+        elif kind == 0x58 and payload[1] > 7:  # symusic keeps 2**x in 8 bits (and wraps x)
+            raise Fallback(f"time signature denominator 2**{payload[1]} in track {track}")
+        elif kind == 0x54 and payload[0] >> 5 > 3:
+            raise Fallback(f"SMPTE offset with an unknown frame rate in track {track}")
+    for m in _SYSEX.finditer(music):
+        length, at = _vlq(music, m.end())
+        if at + length > len(music):
+            raise Fallback(f"system exclusive data runs past the end of track {track}")
+        payload = music[at:at + length]
+        if payload[:1] == b"\xf0":
+            payload = payload[1:]
+        if payload[-1:] == b"\xf7":
+            payload = payload[:-1]
+        if any(b > 127 for b in payload):  # mido refuses such a sysex; symusic skips it
+            raise Fallback(f"system exclusive data above 127 in track {track}")
+    if _SYSTEM.search(music):
+        raise Fallback(f"system message bytes in track {track}")
+    if _HIGH_DATA.search(music):
+        raise Fallback(f"possible data bytes above 127 in track {track}")
+    end = chunk.find(_END_OF_TRACK)
+    if end not in (-1, len(chunk) - 3):
+        raise Fallback(f"end of track before the end of track {track}'s chunk")
+    if end == -1 and chunk[-1] >= 0x80:  # cut inside a delta time or after a status byte
+        raise Fallback(f"track {track} ends inside an event")
+
+
+# ---------------------------------------------------------------------------- time
+
+
+class TickMap:
+    """pretty_midi's tick -> seconds map: segments of constant seconds per tick, the tempo
+    events of track 0 in file order (one at tick 0 replaces the 120 qpm default; a later one
+    starts a segment only where the scale changes)."""
+
+    def __init__(self, resolution: int, tempo_ticks: np.ndarray, mspq: np.ndarray):
+        scales = [(0, 60.0 / (120.0 * resolution))]
+        for tick, us in zip(tempo_ticks.tolist(), mspq.tolist()):
+            if us <= 0:
+                raise _Damage(f"corrupt tempo: {us} microseconds per quarter at tick {tick}",
+                              "ZeroDivisionError: float division by zero")
+            scale = 60.0 / ((6e7 / us) * resolution)
+            if tick == 0:
+                scales = [(0, scale)]
+            elif scale != scales[-1][1]:
+                scales.append((tick, scale))
+        self.resolution = resolution
+        self.ticks = np.array([t for t, _ in scales], np.int64)
+        self.scales = np.array([s for _, s in scales], np.float64)
+        starts = [0]  # the time at which each segment starts, accumulated as pretty_midi does
+        for i in range(1, len(scales)):
+            starts.append(starts[-1] + self.scales[i - 1] * float(self.ticks[i] - self.ticks[i - 1]))
+        self.starts = np.array(starts, np.float64)
+
+    def __call__(self, ticks: np.ndarray) -> np.ndarray:
+        """int ticks (N,) -> float64 seconds (N,)."""
+        ticks = np.asarray(ticks, np.int64)
+        seg = np.searchsorted(self.ticks, ticks, side="right") - 1
+        return self.starts[seg] + self.scales[seg] * (ticks - self.ticks[seg]).astype(np.float64)
+
+    def tempos(self) -> list[tuple[float, float]]:
+        """(seconds, qpm) per segment, as pretty_midi's get_tempo_changes."""
+        times = self(self.ticks)
+        return [(float(t), 60.0 / (s * self.resolution)) for t, s in zip(times, self.scales)]
+
+
+# ---------------------------------------------------------------------------- reading
+
+
+# Appended to every track before symusic reads it: a long pause, then a note-off for every key
+# of every channel. symusic pairs a note-off with the oldest open note of its key and drops
+# notes never released; pretty_midi releases every open note of a key at its next note-off. A
+# note that ends at or after LATE was never released in the file: such a file goes to note-seq.
+# Then a marker note per channel (key 0, velocity = channel + 1), which symusic files under the
+# channel's last program: a part without a marker shares its channel with another program.
+LATE = 0x0FFFFFFF  # ticks: the longest delta time a MIDI file can hold
+_RELEASE_ALL = (
+    b"\xff\xff\xff\x7f"
+    + b"\x00".join(bytes([0x80 | ch, key, 0]) for ch in range(16) for key in range(128))
+    + b"".join(b"\x00" + bytes([0x90 | ch, 0, ch + 1]) for ch in range(16))
+    + b"\x01" + b"\x00".join(bytes([0x80 | ch, 0, 0]) for ch in range(16))
+    + b"\x00\xff\x2f\x00")
+
+
+def _parse_track(chunk: bytes, division: int, track: int, offset: int):
+    import symusic
+
+    if chunk.endswith(_END_OF_TRACK):  # its delta time goes to an empty text event instead
+        chunk = chunk[:-3] + b"\xff\x01\x00"
+    chunk += _RELEASE_ALL
+    one = b"MThd" + struct.pack(">LhhH", 6, 1, 1, division) + b"MTrk" + struct.pack(
+        ">L", len(chunk)) + chunk
+    try:
+        return symusic.Score.from_midi(one)
+    except Exception as e:  # noqa: BLE001 - symusic raises RuntimeError/ValueError for damage
+        raw = str(e).replace("MiniMidi: ", "").replace(": iostream error", "")
+        if "EOF" in raw:
+            what = "an event runs past the end of its track (damaged or truncated)"
+        elif "running status" in raw.lower():
+            what = "running status with no status byte before it"
+        elif raw.startswith("Get "):
+            what = f"a data byte above 127 ({raw[4:]})"
+        elif "status byte" in raw:
+            what = raw[0].lower() + raw[1:]
+        else:
+            what = raw
+        raise _Damage(f"corrupt event data in track {track} (starting at byte {offset:,}): "
+                      f"{what}", f"symusic: {raw}") from None
+
+
+def _overlaps(start: np.ndarray, end: np.ndarray, pitch: np.ndarray) -> bool:
+    """Two notes of one pitch sounding at once, starting together, or a zero-length note
+    touching another of its pitch: where pretty_midi's pairing of note-offs differs."""
+    if len(start) < 2:
+        return False
+    order = np.lexsort((end, start, pitch))
+    s, e, p = start[order], end[order], pitch[order]
+    same = p[1:] == p[:-1]
+    zero = (e[1:] == s[1:]) | (e[:-1] == s[:-1])
+    return bool(np.any(same & ((s[1:] < e[:-1]) | (s[1:] == s[:-1]) | (zero & (s[1:] == e[:-1])))))
+
+
+def read_fast(data: bytes) -> music_pb2.NoteSequence:
+    """MIDI bytes -> NoteSequence as note-seq reads them (notes in ``canonical_order``).
+    Raises Fallback when note-seq must decide, _Damage when the file is damaged."""
+    _fmt, division, tracks = split_chunks(data)
+    if division <= 0:
+        raise Fallback("SMPTE time division")
+    scores = []
+    for i, (offset, chunk) in enumerate(tracks, 1):
+        _check_bytes(chunk, i)
+        scores.append(_parse_track(chunk, division, i, offset))
+    first = scores[0]
+    tempo = first.tempos.numpy()
+    tick_map = TickMap(division, tempo["time"], tempo["mspq"])
+    ns = music_pb2.NoteSequence(ticks_per_quarter=division)
+    ns.source_info.encoding_type = music_pb2.NoteSequence.SourceInfo.MIDI
+    for ts in first.time_signatures:
+        if ts.numerator <= 0:
+            raise _Damage(f"corrupt time signature {ts.numerator}/{ts.denominator} in track 1",
+                          "ValueError: numerator must be positive")
+        if ts.denominator <= 0 or ts.denominator & (ts.denominator - 1):
+            raise Fallback("time signature denominator beyond 2**7")
+        ns.time_signatures.add(time=float(tick_map([ts.time])[0]), numerator=ts.numerator,
+                               denominator=ts.denominator)
+    for ks in first.key_signatures:
+        minor = ks.tonality == 1
+        key = (7 * ks.key + (9 if minor else 0)) % 12
+        ns.key_signatures.add(time=float(tick_map([ks.time])[0]), key=key,
+                              mode=music_pb2.NoteSequence.KeySignature.MINOR if minor else 0)
+    for t, qpm in tick_map.tempos():
+        ns.tempos.add(time=t, qpm=qpm)
+
+    instrument = 0
+    for i, score in enumerate(scores, 1):
+        kept = []
+        for part, notes in _channels(score, i):
+            start = notes["time"].astype(np.int64)
+            stop = start + notes["duration"]
+            if stop.max() >= LATE:
+                raise Fallback(f"a note never released in track {i}")
+            if start.min() < 0:
+                raise Fallback(f"ticks beyond 2**31 in track {i}")
+            if _overlaps(start, stop, notes["pitch"]):
+                raise Fallback(f"two notes of one key sounding at once in track {i}")
+            closed = stop > start
+            if closed.any():
+                kept.append((int(stop[closed].min()), part, notes))
+        if len({off for off, _, _ in kept}) < len(kept):
+            raise Fallback(f"instruments of track {i} whose first notes end on one tick")
+        for _, part, notes in sorted(kept, key=lambda x: x[0]):
+            _add_instrument(ns, instrument, part, notes, tick_map)
+            instrument += 1
+    return ns
+
+
+def _channels(score, track: int):
+    """[(symusic track, its notes without the markers)]: one per channel that has notes. A part
+    without its channel's marker shares the channel with another program (Fallback when it has
+    notes or controllers: pretty_midi's sharing of a channel's controllers is not rebuilt)."""
+    found = []
+    for part in score.tracks:
+        a = part.notes.numpy()
+        marker = a["time"] >= LATE
+        if not marker.any():
+            if len(a["time"]) or len(part.controls) or len(part.pitch_bends):
+                raise Fallback(f"a channel with several programs in track {track}")
+            continue
+        if marker.all():
+            continue  # a channel with no notes: pretty_midi drops its controllers too
+        found.append((part, {k: v[~marker] for k, v in a.items()}))
+    return found
+
+
+def _add_instrument(ns, instrument: int, part, a: dict, tick_map: TickMap) -> None:
+    closed = a["duration"] > 0
+    start = a["time"][closed].astype(np.int64)
+    end = start + a["duration"][closed]
+    pitch, velocity = a["pitch"][closed].astype(np.int64), a["velocity"][closed].astype(np.int64)
+    order = np.lexsort((start, pitch, end))
+    start_s, end_s = tick_map(start[order]), tick_map(end[order])
+    program, is_drum = int(part.program), bool(part.is_drum)
+    if part.name:
+        if "\ufffd" in part.name:
+            raise Fallback("a track name that is not UTF-8")
+        # symusic decodes names as UTF-8, mido (note-seq) as latin-1
+        name = part.name.encode("utf-8").decode("latin-1")
+        ns.instrument_infos.add(name=name, instrument=instrument)
+    add = ns.notes.add
+    for s, e, p, v in zip(start_s.tolist(), end_s.tolist(), pitch[order].tolist(),
+                          velocity[order].tolist()):
+        add(pitch=p, velocity=v, start_time=s, end_time=e, instrument=instrument,
+            program=program, is_drum=is_drum)
+    if len(end_s):
+        ns.total_time = max(ns.total_time, float(end_s.max()))
+    if len(part.controls):
+        c = part.controls.numpy()
+        for t, n, v in zip(tick_map(c["time"]).tolist(), c["number"].tolist(), c["value"].tolist()):
+            ns.control_changes.add(time=t, control_number=n, control_value=v,
+                                   instrument=instrument, program=program, is_drum=is_drum)
+    if len(part.pitch_bends):
+        b = part.pitch_bends.numpy()
+        if b["value"].min() < -8192 or b["value"].max() > 8191:
+            raise Fallback("a pitch bend above 14 bits")
+        for t, v in zip(tick_map(b["time"]).tolist(), b["value"].tolist()):
+            ns.pitch_bends.add(time=t, bend=v, instrument=instrument, program=program,
+                               is_drum=is_drum)
+
+
+def canonical_order(ns: music_pb2.NoteSequence) -> music_pb2.NoteSequence:
+    """Notes sorted by (instrument, end, pitch, start), in place; returns ``ns``."""
+    notes = sorted(ns.notes, key=lambda n: (n.instrument, n.end_time, n.pitch, n.start_time))
+    copies = [music_pb2.NoteSequence.Note() for _ in notes]
+    for c, n in zip(copies, notes):
+        c.CopyFrom(n)
+    del ns.notes[:]
+    ns.notes.extend(copies)
+    return ns
+
+
+# ---------------------------------------------------------------------------- note-seq
+
+
+_MIDO_WORDS = (  # (pattern in note-seq's message, what it means)
+    ("EOFError", "file ends early (probably truncated)"),
+    ("MThd not found", "not a MIDI file: no MThd header"),
+    ("data byte must be in range", "corrupt event data: a data byte above 127"),
+    ("running status without last_status", "corrupt event data: running status with no "
+     "status byte before it"),
+    ("undefined status byte", "corrupt event data: an undefined status byte"),
+    ("no MTrk header", "corrupt file: a track without its MTrk header"),
+    ("Could not decode key", "corrupt key signature"),
+    ("largest tick", "corrupt timing: a tick beyond 10**10 (damaged delta times)"),
+    ("division by zero", "corrupt tempo or time division of 0"),
+    ("Invalid time signature denominator", "corrupt time signature denominator"),
+    ("must be positive", "corrupt time signature (not positive)"),
+    ("max() arg is an empty sequence", "corrupt file: a track with no events"),
+    ("IndexError", "corrupt meta event: its payload is cut short"),
+    ("MemoryError", "corrupt timing: too many ticks to map (damaged delta times)"),
+)
+
+
+def note_seq_words(message: str) -> str:
+    """A note-seq/mido/pretty_midi error message in words a user acts on."""
+    for pattern, words in _MIDO_WORDS:
+        if pattern in message:
+            return words
+    return "unreadable MIDI file"
+
+
+def read_note_seq(data: bytes) -> music_pb2.NoteSequence:
+    """note-seq's reader on MIDI bytes (the slow path); raises MidiReadError."""
+    from note_seq import midi_io
+
+    try:
+        return midi_io.midi_to_note_sequence(data)
+    except Exception as e:  # noqa: BLE001 - its MIDIConversionError wraps any library error
+        raw = f"{type(e).__name__}: {e}".strip()
+        raise MidiReadError(note_seq_words(raw), f"note-seq: {raw}") from None
+
+
+def read_midi(path: str | Path) -> tuple[music_pb2.NoteSequence, str]:
+    """(NoteSequence in canonical order, reader). The fast reader first; note-seq's when the
+    fast one falls back or finds damage (note-seq alone decides whether a file is readable).
+    Raises MidiReadError (a SkipPiece) when neither can read it."""
+    data = Path(path).read_bytes()
+    try:
+        return read_fast(data), "symusic"
+    except Fallback as e:
+        why, damage = str(e), None
+    except _Damage as e:
+        why, damage = "symusic found damage", e
+    try:
+        ns = read_note_seq(data)
+    except MidiReadError as e:
+        if damage is not None:
+            raw = "; ".join(filter(None, [e.raw, damage.raw]))
+            raise MidiReadError(damage.reason, raw) from None
+        raise
+    return canonical_order(ns), f"note-seq: {why}"
