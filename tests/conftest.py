@@ -46,3 +46,22 @@ def check_index_html(folder, num: int, wav: bool) -> str:
         assert f"src='sample_{i}.png'" in page and f"href='sample_{i}.mid'" in page
         assert (f"<audio controls preload='none' src='sample_{i}.wav'>" in page) == wav
     return page
+
+
+def check_bundle_round_trip(workdir, tmp_path, sample=lambda m: m.sample(2, seed=3)):
+    """`zoo export` then zoo.api.load: the same class, step, parameters (bit for bit) and
+    samples as the run directory it came from."""
+    import jax
+    import numpy as np
+
+    from zoo.api import load
+    from zoo.cli import main
+
+    bundle = tmp_path / "model.zoo"
+    assert main(["export", "--workdir", str(workdir), str(bundle)]) == 0
+    run, packed = load(workdir), load(bundle)
+    assert type(packed) is type(run) and packed.step == run.step
+    for x, y in zip(jax.tree.leaves(run.params), jax.tree.leaves(packed.params), strict=True):
+        assert x.dtype == y.dtype and np.array_equal(np.asarray(x), np.asarray(y))
+    assert [list(p.notes) for p in sample(packed)] == [list(p.notes) for p in sample(run)]
+    return packed

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import note_seq
 import numpy as np
 import pytest
+from conftest import check_bundle_round_trip
 
 from zoo.api import EventModel, MusicVAEModel, PianorollModel, load
 from zoo.cli import main
@@ -63,23 +64,27 @@ def test_event_model_samples_continues_and_scores(melody_run, tmp_path):
         model.continue_(tmp_path / "missing.mid")
 
 
-def test_pianoroll_model_samples_and_scores(tmp_path_factory):
+def test_pianoroll_model_samples_and_scores(tmp_path_factory, tmp_path):
     from zoo.data.prepare import prepare
 
     data = str(prepare("embedded-chorales", None, "pianoroll",
                        out=tmp_path_factory.mktemp("d") / "roll", workers=2, echo=lambda s: None))
-    model = load(_train("pianoroll_rnn_nade", "tiny", data, tmp_path_factory.mktemp("p") / "r",
-                        "steps=6", "seq_len=32"))
+    run = _train("pianoroll_rnn_nade", "tiny", data, tmp_path_factory.mktemp("p") / "r",
+                 "steps=6", "seq_len=32")
+    model = load(run)
     assert isinstance(model, PianorollModel)
+    check_bundle_round_trip(run, tmp_path, lambda m: m.sample(1, steps=16, seed=3))
     (piece,) = model.sample(1, steps=16, seed=0)
     nll = model.score(piece)
     assert math.isfinite(nll) and 0 < nll < 88 * math.log(2)  # better than a fair coin per key
 
 
 def test_music_vae_encodes_decodes_samples_and_interpolates(chorale_melodies, tmp_path):
-    model = load(_train("music_vae", "tiny", chorale_melodies, tmp_path / "vae", "steps=4",
-                        "model.z_size=8", "model.encoder_hidden=16", "model.decoder_hidden=16"))
+    run = _train("music_vae", "tiny", chorale_melodies, tmp_path / "vae", "steps=4",
+                 "model.z_size=8", "model.encoder_hidden=16", "model.decoder_hidden=16")
+    model = load(run)
     assert isinstance(model, MusicVAEModel)
+    check_bundle_round_trip(run, tmp_path)
     a, b = primer_from_pitches([60, 64, 67, 72] * 2), primer_from_pitches([72, 71, 69, 67] * 2)
     mu, sigma = model.encode([a, b])
     assert mu.shape == sigma.shape == (2, 8) and np.all(sigma > 0)

@@ -321,12 +321,15 @@ def test_musegan_preset_follows_the_paper():
             objective.adam_b2) == (64, 1e-3, 0.5, 0.9)
 
 
-def test_python_api_samples_and_interpolates(run):
+def test_python_api_samples_and_interpolates(run, tmp_path):
+    from conftest import check_bundle_round_trip
+
     from zoo.api import MuseGANModel, load
 
     workdir, _ = run
     model = load(workdir)
     assert isinstance(model, MuseGANModel) and model.step == STEPS
+    check_bundle_round_trip(workdir, tmp_path)
     phrases = model.sample(2, seed=0)
     assert len(phrases) == 2 and all(isinstance(p, note_seq.NoteSequence) for p in phrases)
     a, b = (model.codec.decode(to_frames(p))
