@@ -1,4 +1,5 @@
-"""``make demo``: prepare the embedded folk corpus, train the tiny Melody RNN on it, sample MIDI.
+"""``make demo``: prepare the embedded folk corpus, train the tiny Melody RNN on it, sample MIDI
+and WAV files with an index.html to look at and listen to them.
 
     python -m zoo.demo [--workdir runs/demo-melody_rnn] [--steps N]
 
@@ -33,8 +34,8 @@ def main(argv=None) -> int:
         if code:
             return code
     out = Path(args.workdir) / "samples"
-    print(f"\ndemo done in {time.perf_counter() - t0:.0f} s: MIDI files and piano-roll PNGs in "
-          f"{out.resolve()}")
+    print(f"\ndemo done in {time.perf_counter() - t0:.0f} s: MIDI, WAV and piano-roll PNGs in "
+          f"{out.resolve()}; open {(out / 'index.html').resolve()}")
     return 0
 
 
