@@ -107,28 +107,34 @@ def split_chunks(data: bytes) -> tuple[int, int, list[tuple[int, bytes]]]:
     return fmt, division, tracks
 
 
-# Byte patterns mido reads otherwise than symusic; a match sends the file to note-seq.
-_SYSTEM = re.compile(rb"[\xf1-\xf6\xf8-\xfe]")  # system common/real-time status (or not)
-# a data byte above 127 after an aftertouch, channel pressure or pitch bend status (symusic
-# skips the first two without looking); after a 2-byte delta time the second form also matches
-# a status byte, so the FF of a meta event is left out of it
-_HIGH_DATA = re.compile(rb"[\xa0-\xaf\xd0-\xef][\x80-\xff]|[\xa0-\xaf][\x00-\x7f][\x80-\xfe]")
-_SYSEX = re.compile(rb"[\xf0\xf7]")
-_ANY_META = re.compile(rb"\xff(.)", re.DOTALL)
+# Byte patterns mido reads otherwise than symusic; a match sends the file to note-seq. A status
+# byte follows the last byte of a delta time (below 0x80): a byte after one of 0x80 or more is
+# inside a delta time and is not looked at.
+# a system message (mido: F1 and F3 take 1 data byte, F2 2, F6 F8 FA-FE none) followed by
+# running status, which mido refuses and symusic reads on
+_SYSTEM = re.compile(rb"(?<![\x80-\xff])(?:[\xf6\xf8\xfa-\xfe]|[\xf1\xf3][\x00-\x7f]|\xf2[\x00-\x7f]{2})"
+                     rb"[\x80-\xff]{0,3}[\x00-\x7f][\x00-\x7f]")
+# a data byte above 127 right after an aftertouch, channel pressure or pitch bend status
+# (symusic skips the first two without looking; the second byte of one, or any byte under
+# running status, is not checked: see the module docstring)
+_HIGH_DATA = re.compile(rb"(?<![\x80-\xff])[\xa0-\xaf\xd0-\xef][\x80-\xff]")
+_SYSEX = re.compile(rb"(?<![\x80-\xff])[\xf0\xf7]")
+_ANY_META = re.compile(rb"(?<![\x80-\xff])\xff(.)", re.DOTALL)
 _END_OF_TRACK = b"\xff\x2f\x00"
 _META_MIN = {0x00: 0, 0x20: 1, 0x21: 1, 0x51: 3, 0x54: 5, 0x58: 4, 0x59: 2}
 
 
 def _vlq(data, at: int) -> tuple[int, int]:
-    """(value, position after it) of the variable-length quantity at ``at``."""
+    """(value, position after it) of the variable-length quantity at ``at``; a quantity cut by
+    the end of ``data`` reads as longer than ``data``."""
     value = 0
     while at < len(data):
         byte = data[at]
         at += 1
         value = (value << 7) | (byte & 0x7F)
         if byte < 0x80:
-            break
-    return value, at
+            return value, at
+    return len(data) + 1, at
 
 
 def _check_bytes(chunk: bytes, track: int) -> None:
@@ -137,15 +143,13 @@ def _check_bytes(chunk: bytes, track: int) -> None:
     for m in _ANY_META.finditer(chunk):
         if m.start() < covered:
             continue  # an 0xFF inside an earlier meta's payload
-        kind, at = m.group(1)[0], m.end()
-        length = chunk[at] if at < len(chunk) else 0x80
-        if length >= 0x80:
-            raise Fallback(f"meta event with a long length field in track {track}")
-        payload = chunk[at + 1:at + 1 + length]
+        kind = m.group(1)[0]
+        length, at = _vlq(chunk, m.end())
+        payload = chunk[at:at + length]
         if len(payload) < length:
             raise Fallback(f"meta event 0x{kind:02x} runs past the end of track {track}")
-        music[at + 1:at + 1 + length] = bytes(length)
-        covered = at + 1 + length
+        music[at:at + length] = bytes(length)
+        covered = at + length
         if kind not in _META_MIN:
             continue
         if length < _META_MIN[kind] or (kind == 0x00 and length == 1):

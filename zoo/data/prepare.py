@@ -74,6 +74,7 @@ def fingerprint(source: Source, inputs: list[str], codec: Codec) -> str:
         st = (source.root / rel).stat()
         listing.append((rel, st.st_size, st.st_mtime_ns))
     key = {"source": source.name, "root": str(source.root), "inputs": listing,
+           "variant": getattr(source, "variant", None),
            "codec": [codec.name, codec.params()], "code": code_version()}
     return hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()
 

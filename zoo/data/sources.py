@@ -124,10 +124,19 @@ class ChoraleSource(Source):
 class MidiDirSource(Source):
     """A folder of .mid / .midi files, searched recursively; the piece id is the relative path.
     Read by ``zoo.data.midi_reader.read_midi``: symusic, or note-seq where symusic cannot
-    promise note-seq's result (``Piece.reader`` says which and why)."""
+    promise note-seq's result (``Piece.reader`` says which and why). ``ZOO_MIDI_READER=note-seq``
+    in the environment reads every file with note-seq alone, as before the fast reader (for
+    benchmarks, or to rule the fast reader out); it is part of the data set's fingerprint."""
 
     name = "midi-dir"
     needs_path = True
+
+    @property
+    def variant(self) -> str:
+        mode = os.environ.get("ZOO_MIDI_READER", "auto")
+        if mode not in ("auto", "note-seq"):
+            raise ZooError(f"ZOO_MIDI_READER={mode}: use 'auto' (the default) or 'note-seq'")
+        return mode
 
     def inputs(self) -> list[str]:
         if not self.root.is_dir():
@@ -138,7 +147,10 @@ class MidiDirSource(Source):
         return found
 
     def read(self, rel: str) -> tuple[list[Piece], Rejects]:
-        from zoo.data.midi_reader import read_midi
+        from zoo.data.midi_reader import read_midi, read_note_seq
 
-        ns, reader = read_midi(self.root / rel)
+        if self.variant == "note-seq":
+            ns, reader = read_note_seq((self.root / rel).read_bytes()), "note-seq: ZOO_MIDI_READER"
+        else:
+            ns, reader = read_midi(self.root / rel)
         return [Piece(rel, _require_notes(ns), reader=reader)], []
