@@ -194,7 +194,11 @@ def markdown(result: dict) -> list[str]:
               "and the zero state. Expected accuracy: sum E[TP] / sum E[TP + FP + FN] under the "
               "model's distribution of each frame given the true past (Bay et al. 2009): exact for "
               f"the Bernoulli models, from {TEST_ACCURACY_SAMPLES} drawn frames per frame for "
-              "the NADE. Each model is scored at its best valid step (in parentheses)."]
+              "the NADE. Each model is scored at its best valid step (in parentheses). Every "
+              "piece is scored whole and exactly, in chunks of the task's `eval_chunk` frames "
+              "(256) with the LSTM state or the Transformer's KV cache carried between chunks; "
+              "the Transformer attends to the `max_len` frames ending at each frame (a sliding "
+              "window, as in training), so scoring is linear in a piece's length."]
     if result["stand_in"]:
         lines += ["", "The embedded chorales are music21's Bach chorales at quarter-note frames, "
                   "split 80/10/10 by a hash of the piece id and kept in their own keys; the 2012 "

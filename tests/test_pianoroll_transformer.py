@@ -142,3 +142,35 @@ def test_zoo_train_lowers_the_valid_frame_nll_and_samples(chorale_pianoroll, tmp
     assert valid[1] < baseline - 1.0, (valid, baseline)       # learned more than key frequencies
     assert main(["sample", "--workdir", str(wd), "--num", "2", "--steps", "12"]) == 0
     assert len(list((wd / "samples").glob("sample_*.mid"))) == 2
+
+
+@pytest.mark.parametrize("network", ["transformer", "lstm"])
+def test_long_pieces_are_scored_in_chunks_exactly_as_whole(network):
+    """A piece longer than eval_chunk is scored chunk by chunk with the KV cache (or the LSTM
+    state) carried: the same NLL as one pass over the whole piece (which the Transformer's
+    sliding window of max_len frames makes the same function), padding ignored."""
+    from test_pianoroll_models import _net as _lstm_net
+
+    from zoo.config import TrainConfig
+    from zoo.families.frames.config import Config as FrameConfig
+    from zoo.families.frames.task import FrameModelTask
+
+    class Codec:
+        kind, vocab_size = "frames", 10
+
+    P, T = 10, 40
+    model = (_net("bernoulli", P, max_len=12) if network == "transformer"
+             else _lstm_net("bernoulli", P))
+    params = _params(model, P, noise=0.3)
+    frames = _random_frames(3, (2, T + 1, P))
+    mask = np.ones((2, T), np.float32)
+    mask[1, 30:] = 0  # the second piece is shorter: its tail is padding
+    batch = {"inputs": frames[:, :-1], "targets": frames[:, 1:], "mask": mask}
+    whole = FrameModelTask(model, Codec(), TrainConfig(), FrameConfig(accuracy_samples=2, eval_chunk=T))
+    chunked = FrameModelTask(model, Codec(), TrainConfig(), FrameConfig(accuracy_samples=2, eval_chunk=16))
+    rng = jax.random.key(0)
+    nll_whole, s_whole = jax.jit(lambda p, b: whole.loss(p, b, rng))(params, batch)
+    nll_chunked, s_chunked = jax.jit(lambda p, b: chunked.loss(p, b, rng))(params, batch)
+    assert float(s_chunked["count"]) == float(s_whole["count"]) == T + 30
+    np.testing.assert_allclose(float(nll_chunked), float(nll_whole), rtol=2e-6)
+    assert 0 < float(s_chunked["tp_sum"]) and float(s_chunked["fn_sum"]) > 0

@@ -6,7 +6,10 @@ For any network with the interface of ``zoo.nets.pianoroll.FrameModel``
 - **Frame NLL** (``nll``): -log p(frame_t | frames_<t) in nats, the whole frame (all P keys) at
   once, averaged over every frame of every piece of a split (frame-weighted, not a mean of
   per-piece means). Every frame is scored: the first one given a silent input frame and the zero
-  state. Evaluation runs each piece whole, so the state is never reset inside a piece.
+  state. Evaluation runs each piece whole, so the state is never reset inside a piece: in chunks
+  of ``config.eval_chunk`` frames with the LSTM state or the Transformer's KV cache carried
+  between them (exact, linear in the piece's length; the Transformer attends to the ``max_len``
+  frames ending at each frame, in training, validation and test alike).
 - **Expected frame-level accuracy** (``accuracy``, Bay et al. 2009 as used in the paper):
   sum_t E[TP_t] / sum_t E[TP_t + FP_t + FN_t], the expectation under the model's distribution of
   frame t given the true frames before it; exact for the Bernoulli head, estimated from
@@ -78,17 +81,48 @@ class FrameModelTask(Task):
         return Config()
 
     def loss(self, params, batch, rng, *, step=None, train: bool = False):
+        if not train and batch["inputs"].shape[1] > self.config.eval_chunk:
+            return self._chunked_loss(params, batch, rng)
         B = batch["inputs"].shape[0]
+        sums, _ = self._window_sums(params, batch["inputs"], batch["targets"], batch["mask"],
+                                    self.model.initial_carry(B), rng, train)
+        return sums["nll_sum"] / jnp.maximum(sums["count"], 1.0), sums
+
+    def _window_sums(self, params, inputs, targets, mask, carry, rng, train: bool):
+        """Metric sums of one window continuing ``carry``, and the carry after it."""
         variables = {"params": params}
-        logp_BxT, cond, _ = self.model.apply(
-            variables, batch["inputs"], batch["targets"], self.model.initial_carry(B), train,
-            rngs={"dropout": rng}, method="score")
-        mask = batch["mask"]
+        logp_BxT, cond, carry = self.model.apply(variables, inputs, targets, carry, train,
+                                                 rngs={"dropout": rng}, method="score")
         sums = {"nll_sum": -jnp.sum(logp_BxT * mask), "count": jnp.sum(mask)}
         if not train or self.model.config.head == "bernoulli":
             m = self.model.apply(variables, cond, rng, self.config.accuracy_samples,
                                  method="marginals")
-            sums.update(expected_counts(jax.lax.stop_gradient(m), batch["targets"], mask))
+            sums.update(expected_counts(jax.lax.stop_gradient(m), targets, mask))
+        return sums, carry
+
+    def _chunked_loss(self, params, batch, rng):
+        """Evaluation of long pieces: ``eval_chunk`` frames at a time in one ``lax.scan``, the
+        LSTM state or the Transformer's KV cache carried from chunk to chunk. The NLL equals the
+        whole piece in one call (the Transformer's window of ``max_len`` frames ending at each
+        frame is the same as in training); the cost is linear in the piece's length."""
+        B, T, P = batch["inputs"].shape
+        C = self.config.eval_chunk
+        n = -(-T // C)
+
+        def chunks(x):
+            x = jnp.pad(x, [(0, 0), (0, n * C - T)] + [(0, 0)] * (x.ndim - 2))
+            return x.reshape(B, n, C, *x.shape[2:]).swapaxes(0, 1)
+
+        xs = (chunks(batch["inputs"]), chunks(batch["targets"]), chunks(batch["mask"]),
+              jax.random.split(rng, n))
+
+        def body(carry, x):
+            inputs, targets, mask, key = x
+            sums, carry = self._window_sums(params, inputs, targets, mask, carry, key, False)
+            return carry, sums
+
+        _, per_chunk = jax.lax.scan(body, self.model.initial_carry(B), xs)
+        sums = jax.tree.map(lambda s: jnp.sum(s, axis=0), per_chunk)
         return sums["nll_sum"] / jnp.maximum(sums["count"], 1.0), sums
 
     def summarize(self, sums: dict) -> dict[str, float]:
