@@ -17,7 +17,7 @@ from zoo.errors import SkipPiece, ZooError
 
 VOCAB_SIZES = {"melody": 40, "performance": 390, "performance_novel": 358, "drums": 514,
                "polyphony": 261, "pianoroll": 88, "multitrack": 4 * 84,
-               "multitrack_musegan": 5 * 84}
+               "multitrack_musegan": 5 * 84, "improv": 2 + 97 * 38}
 TOKEN_CODECS = [name for name in CODEC_NAMES if get_codec(name).kind == "tokens"]
 
 

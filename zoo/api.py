@@ -31,6 +31,7 @@ from zoo.families.frames.task import FrameModelTask
 from zoo.families.gan.task import GanTask
 from zoo.families.lm.task import LanguageModelTask
 from zoo.families.vae import task as vae
+from zoo.generate import check_conditions
 from zoo.runs import Trained, load_trained
 
 Piece = note_seq.NoteSequence | str | Path
@@ -119,17 +120,37 @@ class TrainedModel:
 
 
 class EventModel(TrainedModel):
-    """An event language model (Melody/Performance/Drums/Polyphony RNN, Music Transformer)."""
+    """An event language model (Melody/Performance/Drums/Polyphony RNN, Music Transformer).
 
-    def continue_(self, primer: Piece, steps: int | None = None, n: int = 1,
+    Conditioned ones take their conditions as keywords: Improv RNN ``chords="C G Am F"`` and
+    ``steps_per_chord=16``; conditioned Performance RNN ``density=4.0`` (notes per second) and
+    ``pitch_histogram="C major"`` (or 12 weights from C); left out, a condition takes its default
+    (Improv: "C G Am F C G F C"; Performance: the control absent)."""
+
+    def sample(self, n: int, steps: int | None = None, temperature: float = 1.0, top_k: int = 0,
+               top_p: float = 1.0, seed: int = 0, *, chords=None, steps_per_chord=None,
+               density=None, pitch_histogram=None) -> list[note_seq.NoteSequence]:
+        """``n`` pieces of up to ``steps`` events (default: the training window)."""
+        return self.continue_(None, steps, n, temperature, top_k, top_p, seed, chords=chords,
+                              steps_per_chord=steps_per_chord, density=density,
+                              pitch_histogram=pitch_histogram)
+
+    def continue_(self, primer: Piece | None, steps: int | None = None, n: int = 1,
                   temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
-                  seed: int = 0) -> list[note_seq.NoteSequence]:
-        """``n`` continuations of ``primer`` (a NoteSequence or a MIDI path) by up to ``steps``
-        events each; every returned piece starts with the primer's events."""
-        prefix = np.concatenate([[END], self._encode(primer)]).astype(np.int32)
+                  seed: int = 0, *, chords=None, steps_per_chord=None, density=None,
+                  pitch_histogram=None) -> list[note_seq.NoteSequence]:
+        """``n`` continuations of ``primer`` (a NoteSequence or a MIDI path; None: from nothing)
+        by up to ``steps`` events each; every returned piece starts with the primer's events."""
+        if n < 1:
+            raise ZooError(f"n must be at least 1, not {n}")
+        given = check_conditions(self.task, dict(
+            chords=chords, steps_per_chord=steps_per_chord, density=density,
+            pitch_histogram=pitch_histogram))
+        prefix = np.array([END], np.int32) if primer is None else np.concatenate(
+            [[END], self._encode(primer)]).astype(np.int32)
         return self.task.generate(self.params, n, steps or self.task.cfg.seq_len, prefix,
                                   jax.random.key(seed), temperature=temperature, top_k=top_k,
-                                  top_p=top_p)
+                                  top_p=top_p, **given)
 
     def score(self, sequence: Piece | list) -> float | list[float]:
         """NLL per event in nats of one piece (or a list of pieces: one value each), every event

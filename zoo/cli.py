@@ -98,7 +98,9 @@ def cmd_sample(args) -> int:
     options = dict(num=args.num, steps=args.steps, primer=args.primer,
                    primer_pitches=args.primer_pitches, temperature=args.temperature,
                    top_k=args.top_k, top_p=args.top_p, seed=args.seed, wav=args.wav,
-                   sample_rate=args.sample_rate)
+                   sample_rate=args.sample_rate,
+                   conditions=dict(chords=args.chords, steps_per_chord=args.steps_per_chord,
+                                   density=args.density, pitch_histogram=args.pitch_histogram))
     if args.bundle:
         from zoo.bundle import load_bundle
 
@@ -308,6 +310,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out")
     _audio_arguments(s)
+    s.add_argument("--chords", help='improv_rnn: the chord progression, e.g. "C G Am F" '
+                   "(repeated over primer and sample)")
+    s.add_argument("--steps-per-chord", type=int, help="improv_rnn: sixteenths per chord (16)")
+    s.add_argument("--density", type=float,
+                   help="performance_rnn_conditioned: notes per second to aim for")
+    s.add_argument("--pitch-histogram", help="performance_rnn_conditioned: 12 weights from C, "
+                   'e.g. "[2,0,1,0,1,1,0,1,0,1,0,1]", or a key such as "C major"')
     s.set_defaults(func=cmd_sample)
 
     s = sub.add_parser("eval", help="NLL per event on valid/test beside n-gram baselines")

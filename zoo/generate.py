@@ -59,21 +59,38 @@ def primer_ids(codec, primer_midi: str | None, primer_pitches: str | None) -> np
     return np.concatenate([[END], ids]).astype(np.int32)
 
 
+def check_conditions(task, conditions: dict | None) -> dict:
+    """The conditions given (None values dropped), or a ZooError when ``task`` takes none of
+    them (conditioned models list theirs in ``condition_names``)."""
+    given = {k: v for k, v in (conditions or {}).items() if v is not None}
+    allowed = getattr(task, "condition_names", ())
+    wrong = [k for k in given if k not in allowed]
+    if wrong:
+        flags = ", ".join("--" + k.replace("_", "-") for k in wrong)
+        takes = ", ".join("--" + k.replace("_", "-") for k in allowed) or "no conditions"
+        raise ZooError(f"this model does not take {flags} (it takes {takes})")
+    return given
+
+
 def write_samples(task, params, step: int, label: str, out: Path, num: int = 4,
                   steps: int | None = None, primer: str | None = None,
                   primer_pitches: str | None = None, temperature: float = 1.0, top_k: int = 0,
                   top_p: float = 1.0, seed: int = 0, wav: bool = False,
-                  sample_rate: int = DEFAULT_SAMPLE_RATE, echo=print) -> list[Path]:
+                  sample_rate: int = DEFAULT_SAMPLE_RATE, echo=print,
+                  conditions: dict | None = None) -> list[Path]:
     """Sample ``num`` pieces of up to ``steps`` events from ``task`` with ``params``; write
-    sample_<i>.mid, .png (and .wav) and index.html into ``out``. Returns the MIDI paths."""
+    sample_<i>.mid, .png (and .wav) and index.html into ``out``. Returns the MIDI paths.
+    ``conditions``: what a conditioned model follows (chords, density, pitch_histogram)."""
     steps = steps or task.cfg.seq_len
     prefix = primer_ids(task.codec, primer, primer_pitches)
+    given = check_conditions(task, conditions)
     t0 = time.perf_counter()
     pieces = task.generate(params, num, steps, prefix, jax.random.key(seed),
-                           temperature=temperature, top_k=top_k, top_p=top_p)
+                           temperature=temperature, top_k=top_k, top_p=top_p, **given)
     seconds = time.perf_counter() - t0
     settings = (f"temperature {temperature}, top-k {top_k or 'off'}, top-p {top_p}, seed {seed}"
-                + (f", primer {primer or primer_pitches}" if primer or primer_pitches else ""))
+                + (f", primer {primer or primer_pitches}" if primer or primer_pitches else "")
+                + "".join(f", {k.replace('_', ' ')} {v}" for k, v in given.items()))
     paths = write_pieces(pieces, out, f"{label} step {step}", wav=wav, sample_rate=sample_rate,
                          notes=[f"{num} samples of up to {steps} steps; {settings}."], echo=echo)
     echo(f"wrote {num} samples and index.html to {out} ({seconds:.2f} s including compilation, "
@@ -84,7 +101,8 @@ def write_samples(task, params, step: int, label: str, out: Path, num: int = 4,
 def generate(workdir: Path, num: int = 4, steps: int | None = None, primer: str | None = None,
              primer_pitches: str | None = None, temperature: float = 1.0, top_k: int = 0,
              top_p: float = 1.0, seed: int = 0, out: Path | None = None, wav: bool = False,
-             sample_rate: int = DEFAULT_SAMPLE_RATE, echo=print) -> list[Path]:
+             sample_rate: int = DEFAULT_SAMPLE_RATE, echo=print,
+             conditions: dict | None = None) -> list[Path]:
     """``write_samples`` from the run in ``workdir`` (default out: WORKDIR/samples)."""
     from zoo.runs import load_trained
 
@@ -92,4 +110,4 @@ def generate(workdir: Path, num: int = 4, steps: int | None = None, primer: str 
     return write_samples(trained.built.task, trained.state.params, trained.step,
                          trained.built.spec.model, Path(out) if out else Path(workdir) / "samples",
                          num, steps, primer, primer_pitches, temperature, top_k, top_p, seed,
-                         wav=wav, sample_rate=sample_rate, echo=echo)
+                         wav=wav, sample_rate=sample_rate, echo=echo, conditions=conditions)

@@ -24,6 +24,7 @@ _REGISTRY = {
     "multitrack": ("multitrack", "MultitrackCodec", {}),
     "multitrack_musegan": ("multitrack", "MultitrackCodec",  # drums + 4 tracks, 48 steps a bar
                            {"tracks": 5, "steps_per_quarter": 12, "drum_track": True}),
+    "improv": ("improv", "ImprovCodec", {}),  # melody + chord per sixteenth (Improv RNN)
 }
 
 CODEC_NAMES = tuple(_REGISTRY)

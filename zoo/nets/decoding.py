@@ -35,15 +35,18 @@ def filter_logits(logits_BxV, temperature: float, top_k: int, top_p: float):
 @functools.partial(jax.jit, static_argnames=("model", "num_steps", "end_id", "pad_id", "top_k",
                                              "stop_at_end"))
 def sample(model, params, primer_BxP, rng, *, num_steps: int, end_id: int, pad_id: int,
-           temperature=1.0, top_k: int = 0, top_p=1.0, stop_at_end: bool = True):
+           temperature=1.0, top_k: int = 0, top_p=1.0, stop_at_end: bool = True, carry=None):
     """Continue ``primer_BxP`` (it starts with the start symbol ``end_id``) by ``num_steps`` ids.
+    ``carry``: the network's start state (default ``model.initial_carry(B)``), e.g. a
+    conditioned network's schedule of conditions (``zoo.nets.conditioned_lm``).
 
     Returns ``ids_BxN`` int32: sampled ids, ``pad_id`` after a row's end (rows stop at ``end_id``
     when ``stop_at_end``; otherwise it is never drawn and every row runs ``num_steps``).
     """
     END, PAD = end_id, pad_id
     B = primer_BxP.shape[0]
-    logits, carry = model.apply({"params": params}, primer_BxP, model.initial_carry(B))
+    carry = model.initial_carry(B) if carry is None else carry
+    logits, carry = model.apply({"params": params}, primer_BxP, carry)
     never = jnp.zeros(logits.shape[-1], bool).at[PAD].set(True)
     if not stop_at_end:
         never = never.at[END].set(True)

@@ -132,6 +132,20 @@ def _lstm_backward(dtype, unroll, saved, cotangents):
 _lstm_scan.defvjp(_lstm_forward, _lstm_backward)
 
 
+def lstm_stack(xw_BxTx4H, carry_lstm, cfg, dtype, train: bool):
+    """The stacked layers, called inside a network's compact ``__call__`` (the layers are its
+    submodules ``lstm_i`` and ``proj_i``): the first layer's projected input ``xw_BxTx4H`` ->
+    (top outputs y_BxTxH, the new ((c, h), ...)). ``cfg``: hidden, num_layers, dropout, unroll."""
+    H, new, y, xw = cfg.hidden, [], None, xw_BxTx4H
+    for layer in range(cfg.num_layers):
+        if layer > 0:
+            xw = nn.Dense(4 * H, dtype=dtype, name=f"proj_{layer}")(y)
+        y, c = LSTMLayer(H, cfg.unroll, dtype, name=f"lstm_{layer}")(xw, carry_lstm[layer])
+        y = nn.Dropout(cfg.dropout, deterministic=not train)(y)
+        new.append(c)
+    return y, tuple(new)
+
+
 class RecentAttention(nn.Module):
     """Additive attention of each output y_t over the k outputs before it (Bahdanau scores
     v . tanh(W1 s + W2 y_t), as Magenta's attention_rnn), with a running softmax over the k
@@ -182,15 +196,8 @@ class LstmLM(nn.Module):
         H = cfg.hidden
         # One-hot input times W_ih is a lookup: the first layer's input projection is an embedding.
         xw = nn.Embed(cfg.vocab_size, 4 * H, name="input_projection")(ids_BxT).astype(dtype)
-        new_lstm = []
-        y = None
-        for layer in range(cfg.num_layers):
-            if layer > 0:
-                xw = nn.Dense(4 * H, dtype=dtype, name=f"proj_{layer}")(y)
-            y, c = LSTMLayer(H, cfg.unroll, dtype, name=f"lstm_{layer}")(xw, carry["lstm"][layer])
-            y = nn.Dropout(cfg.dropout, deterministic=not train)(y)
-            new_lstm.append(c)
-        new_carry = {"lstm": tuple(new_lstm), "hist": carry["hist"],
+        y, new_lstm = lstm_stack(xw, carry["lstm"], cfg, dtype, train)
+        new_carry = {"lstm": new_lstm, "hist": carry["hist"],
                      "hist_mask": carry["hist_mask"]}
         if cfg.attn_length:
             y, new_carry["hist"], new_carry["hist_mask"] = RecentAttention(

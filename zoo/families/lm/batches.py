@@ -18,25 +18,39 @@ def with_end_symbols(ids: np.ndarray) -> np.ndarray:
     return np.concatenate([[END], np.asarray(ids, np.int32), [END]]).astype(np.int32)
 
 
+def augmented(codec, ids, augment: Augment, rng: np.random.Generator) -> np.ndarray:
+    """One piece's ids randomly transposed (kept as they are where that leaves the codec's range)
+    and time-stretched (codecs with ``stretch``), as ``augment`` allows."""
+    ids = np.asarray(ids)
+    lo, hi = augment.transpose
+    if hi > lo or lo != 0:
+        moved = codec.transpose(ids, int(rng.integers(lo, hi + 1)))
+        ids = ids if moved is None else moved
+    s_lo, s_hi = augment.stretch
+    if (s_lo, s_hi) != (1.0, 1.0) and hasattr(codec, "stretch"):
+        ids = codec.stretch(ids, float(rng.uniform(s_lo, s_hi)))
+    return ids
+
+
+def window_start(length: int, window: int, rng: np.random.Generator) -> int:
+    """A uniformly random start of a ``window`` in a sequence of ``length`` (0 if it is shorter)."""
+    return int(rng.integers(0, length - window + 1)) if length > window else 0
+
+
+def padded(seq: np.ndarray, start: int, window: int, fill=PAD) -> np.ndarray:
+    """``seq[start:start + window]`` padded with ``fill`` to ``window`` along the first axis."""
+    out = np.full((window, *np.shape(seq)[1:]), fill, np.asarray(seq).dtype)
+    chunk = seq[start:start + window]
+    out[:len(chunk)] = chunk
+    return out
+
+
 def crop(codec, seq_len: int, augment: Augment):
     """``example(ids, rng)``: a random window (and transposition, stretch) of one piece."""
 
     def example(ids, rng: np.random.Generator) -> np.ndarray:
-        ids = np.asarray(ids)
-        lo, hi = augment.transpose
-        if hi > lo or lo != 0:
-            moved = codec.transpose(ids, int(rng.integers(lo, hi + 1)))
-            ids = ids if moved is None else moved
-        s_lo, s_hi = augment.stretch
-        if (s_lo, s_hi) != (1.0, 1.0) and hasattr(codec, "stretch"):
-            ids = codec.stretch(ids, float(rng.uniform(s_lo, s_hi)))
-        seq = with_end_symbols(ids)
-        window = seq_len + 1
-        start = int(rng.integers(0, len(seq) - window + 1)) if len(seq) > window else 0
-        out = np.full(window, PAD, np.int32)
-        chunk = seq[start:start + window]
-        out[:len(chunk)] = chunk
-        return out
+        seq = with_end_symbols(augmented(codec, ids, augment, rng))
+        return padded(seq, window_start(len(seq), seq_len + 1, rng), seq_len + 1)
 
     return example
 
