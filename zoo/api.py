@@ -27,6 +27,7 @@ from zoo.codecs.base import without_corpus_filters
 from zoo.data.audio import DEFAULT_SAMPLE_RATE, write_wav
 from zoo.data.writers import write_midi, write_pieces
 from zoo.errors import SkipPiece, ZooError
+from zoo.families.coconet.task import CoconetTask
 from zoo.families.frames.task import FrameModelTask
 from zoo.families.gan.task import GanTask
 from zoo.families.lm.task import LanguageModelTask
@@ -213,8 +214,40 @@ class MuseGANModel(TrainedModel):
                                      jax.random.key(seed), temperature=temperature)
 
 
+def _source(piece: Piece, default: str) -> str:
+    return str(piece) if isinstance(piece, (str, Path)) else default
+
+
+class CoconetModel(TrainedModel):
+    """Coconet: four voices on the sixteenth grid, every draw by blocked Gibbs sampling with
+    the annealed masking schedule (``task.gibbs_steps`` steps, temperature ``task.temperature``
+    unless given)."""
+
+    def sample(self, n: int, steps: int | None = None, temperature: float = 1.0, top_k: int = 0,
+               top_p: float = 1.0, seed: int = 0) -> list[note_seq.NoteSequence]:
+        """``n`` pieces of ``steps`` sixteenths (default: the training crop), all voices drawn
+        (temperature 1.0: the run's own, Magenta's 0.99)."""
+        return super().sample(n, steps, temperature, top_k, top_p, seed)
+
+    def harmonize(self, melody: Piece, n: int = 1, temperature: float | None = None,
+                  gibbs_steps: int | None = None, seed: int = 0) -> list[note_seq.NoteSequence]:
+        """``n`` harmonisations of ``melody`` (its highest voice): each keeps the melody's notes
+        as they were (instrument 0) and adds alto, tenor, bass (instruments 1..3)."""
+        return self.task.harmonize(self.params, _note_sequence(melody), jax.random.key(seed),
+                                   num=n, source=_source(melody, "the melody"),
+                                   temperature=temperature, steps=gibbs_steps)
+
+    def infill(self, piece: Piece, bars: str, n: int = 1, temperature: float | None = None,
+               gibbs_steps: int | None = None, seed: int = 0) -> list[note_seq.NoteSequence]:
+        """``n`` versions of ``piece`` with every voice of ``bars`` ("3-4", from 1, inclusive)
+        drawn again; every note outside those bars is kept as it was."""
+        return self.task.infill(self.params, _note_sequence(piece), bars, jax.random.key(seed),
+                                num=n, source=_source(piece, "the piece"),
+                                temperature=temperature, steps=gibbs_steps)
+
+
 _BY_TASK = [(LanguageModelTask, EventModel), (FrameModelTask, PianorollModel),
-            (vae.VAETask, MusicVAEModel), (GanTask, MuseGANModel)]
+            (vae.VAETask, MusicVAEModel), (GanTask, MuseGANModel), (CoconetTask, CoconetModel)]
 
 
 def load(path: str | Path) -> TrainedModel:

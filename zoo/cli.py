@@ -206,6 +206,10 @@ def _conditioned(args, method: str, **options) -> int:
     from zoo.generate import write_pieces
 
     _one_source(args)
+    try:
+        ns = note_seq.midi_file_to_note_sequence(args.midi)
+    except Exception as e:  # note-seq raises many types for unreadable files
+        raise ZooError(f"cannot read {args.midi}: {str(e).splitlines()[0]}") from None
     if args.bundle:
         from zoo.bundle import load_bundle
 
@@ -221,10 +225,6 @@ def _conditioned(args, method: str, **options) -> int:
         default_out = Path(args.workdir) / method
     if not hasattr(task, method):
         raise ZooError(f"{name} does not {method}; coconet does")
-    try:
-        ns = note_seq.midi_file_to_note_sequence(args.midi)
-    except Exception as e:  # note-seq raises many types for unreadable files
-        raise ZooError(f"cannot read {args.midi}: {str(e).splitlines()[0]}") from None
     pieces = getattr(task, method)(params, ns, rng=jax.random.key(args.seed), num=args.num,
                                    source=args.midi, temperature=args.temperature,
                                    steps=args.gibbs_steps, **options)
@@ -341,6 +341,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", help="MIDI file to write (default WORKDIR/interpolation.mid)")
     s.set_defaults(func=cmd_interpolate)
+
+    s = sub.add_parser("harmonize", help="alto, tenor and bass for a melody (coconet)")
+    s.add_argument("midi", help="the melody's MIDI file (its highest voice is the melody)")
+    _conditioned_arguments(s)
+    s.set_defaults(func=cmd_harmonize)
+
+    s = sub.add_parser("infill", help="redraw erased bars of a piece, the rest kept (coconet)")
+    s.add_argument("midi", help="the piece's MIDI file, one voice per track or part")
+    s.add_argument("--erase", nargs=2, required=True, metavar=("bars", "RANGE"),
+                   help="what to erase: bars 3-4 (from 1, inclusive)")
+    _conditioned_arguments(s)
+    s.set_defaults(func=cmd_infill)
 
     s = sub.add_parser("export", help="write a trained run to one portable bundle file")
     s.add_argument("--workdir", required=True)

@@ -44,6 +44,7 @@ MODELS: dict[str, Entry] = {
     "pianoroll_rnn_nade": Entry("pianoroll_rnn_nade", "zoo.nets.pianoroll:PianorollNet", _FRAMES),
     "pianoroll_transformer": Entry("pianoroll_transformer",
                                    "zoo.nets.pianoroll_transformer:PianorollTransformer", _FRAMES),
+    "coconet": Entry("coconet", "zoo.nets.coconet:Coconet", "zoo.families.coconet.task:CoconetTask"),
     "improv_rnn": Entry("improv_rnn", "zoo.nets.conditioned_lm:ConditionedLM",
                         "zoo.families.conditioned.improv:ImprovTask"),
     "performance_rnn_conditioned": Entry("performance_rnn_conditioned",
