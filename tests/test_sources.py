@@ -62,10 +62,12 @@ def test_folk_source_reads_books_and_rejects_tunes(tmp_path):
     source = get_source("embedded-folk", tmp_path)
     assert source.inputs() == ["essenFolksong/little.abc"]
     pieces, rejects = source.read("essenFolksong/little.abc")
-    assert [p.id for p in pieces] == ["essenFolksong/little/1", "essenFolksong/little/2"]
+    assert [p.id for p in pieces] == ["essenFolksong/little/1", "essenFolksong/little/2",
+                                      "essenFolksong/little/3"]
+    assert [p.reader for p in pieces] == ["note-seq", "note-seq", "music21"]  # tuplets
     assert notes(pieces[1].ns) == [(67, 0, 0.25), (71, 0.5, 0.75), (74, 1.0, 2.0)]
-    assert rejects == [("essenFolksong/little/3", "TupletError: Tuplets are not supported."),
-                       ("essenFolksong/little/3", "reference number appears more than once")]
+    assert [n[0] for n in notes(pieces[2].ns)] == [67, 69, 71, 72]
+    assert rejects == [("essenFolksong/little/3", "reference number appears more than once")]
 
 
 def test_embedded_corpora_are_listed():

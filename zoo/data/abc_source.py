@@ -1,4 +1,8 @@
-"""The folk tunebooks of music21's corpus, in ABC, read with note-seq's ABC parser.
+"""The folk tunebooks of music21's corpus, in ABC, read with note-seq's ABC parser, and with
+music21's (``zoo.data.folk_music21``) where note-seq's rejects a tune (tuplets, grace notes,
+chords, variant endings, parts, voices, ...). Repeats are expanded on both paths (note-seq's
+``section_groups`` by ``sequences_lib.expand_section_groups``). ``Piece.reader`` says which
+parser read a tune.
 
 note-seq's parser knows no rests: a tune with ``z`` (rest) or ``x`` (invisible rest) fails with
 "Unexpected character: z", which is about 70% of the Essen collection. Before parsing, every rest
@@ -10,10 +14,11 @@ rest's time stays. Multi-measure rests ``Z`` stay unsupported.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
-from zoo.data.parallel import reason_of
+from zoo.data.parallel import Reason, reason_of
 from zoo.data.sources import Piece, Rejects, Source, music21_corpus
 from zoo.errors import SkipPiece, ZooError
 
@@ -77,6 +82,36 @@ def parse_tune(lines: list[str]):
     return ns
 
 
+def read_tune(lines: list[str], variant: str = "auto"):
+    """(NoteSequence with repeats expanded, "note-seq" or "music21"): note-seq's parser first,
+    music21's where note-seq's fails. Raises SkipPiece (with both parsers' messages as raw)
+    when neither reads the tune or it has no notes. ``variant="note-seq"``: note-seq's parser
+    alone, repeats as written (the corpus as it was before music21)."""
+    from note_seq import sequences_lib
+
+    from zoo.data import folk_music21
+
+    if variant == "note-seq":
+        return parse_tune(lines), "note-seq"
+    try:
+        ns = parse_tune(lines)
+        if ns.section_groups:
+            ns = sequences_lib.expand_section_groups(ns)
+        return ns, "note-seq"
+    except SkipPiece:
+        raise
+    except Exception as e:  # noqa: BLE001 - any note-seq parser failure: music21 tries
+        first = reason_of(e)
+    try:
+        return folk_music21.parse_tune("\n".join(lines)), "music21"
+    except SkipPiece:
+        raise
+    except Exception as e:  # noqa: BLE001 - neither parser reads it
+        second = reason_of(e)
+        raise SkipPiece(Reason(f"unreadable ABC: {second}",
+                               f"note-seq: {first}; music21: {second}")) from None
+
+
 def _reference(lines: list[str], position: int) -> str:
     """The X: number as note-seq reads it ("0001" -> "1"); the tune's position when absent."""
     for line in lines:
@@ -99,6 +134,15 @@ class FolkSource(Source):
     Piece id: ``<book>/<file stem>/<X: reference number>``."""
 
     name = "embedded-folk"
+    time_limit = 600.0  # seconds per tunebook: music21 reads a rejected tune in 0.03-0.1 s
+
+    @property
+    def variant(self) -> str:
+        """``ZOO_ABC_READER=note-seq``: note-seq's parser alone (the corpus before music21)."""
+        mode = os.environ.get("ZOO_ABC_READER", "auto")
+        if mode not in ("auto", "note-seq"):
+            raise ZooError(f"ZOO_ABC_READER={mode}: use 'auto' (the default) or 'note-seq'")
+        return mode
 
     def default_root(self) -> Path:
         return music21_corpus()
@@ -125,7 +169,8 @@ class FolkSource(Source):
                 continue
             seen.add(piece_id)
             try:
-                pieces.append(Piece(piece_id, parse_tune(header + lines)))
+                ns, reader = read_tune(header + lines, self.variant)
+                pieces.append(Piece(piece_id, ns, reader=reader))
             except Exception as e:  # noqa: BLE001 - any parser failure rejects this tune only
                 rejects.append((piece_id, reason_of(e)))
         return pieces, rejects

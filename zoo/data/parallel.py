@@ -51,7 +51,7 @@ def reason_of(e: BaseException) -> Reason:
     """One short line for a skip: the SkipPiece reason, or ``Class: first line of message``;
     ``raw``: an exception's ``raw`` attribute, or its whole message when the line cuts it."""
     if isinstance(e, SkipPiece):
-        return Reason(e.reason, getattr(e, "raw", "") or "")
+        return Reason(e.reason, getattr(e, "raw", "") or getattr(e.reason, "raw", ""))
     message = str(e).strip()
     lines = message.splitlines()
     first = lines[0][:160] if lines else ""

@@ -144,11 +144,11 @@ class _SplitWriter:
 
 def prepare(source: str, path: str | os.PathLike | None, codec: Codec | str,
             out: str | os.PathLike | None = None, workers: int | None = None, force: bool = False,
-            echo: Callable[[str], None] = print, time_limit: float = 60.0) -> Path:
+            echo: Callable[[str], None] = print, time_limit: float | None = None) -> Path:
     """Prepare ``source`` (at ``path``) with ``codec``; returns the data set's folder.
 
     workers: processes (default: the CPUs this process may use; 0 runs inline).
-    time_limit: seconds per input file.
+    time_limit: seconds per input file (None: the source's ``time_limit``, else 60).
 
     Damaged inputs are skipped with a reason and never stop the run. ZooError is raised for a
     bad source, path or codec, or when no piece at all could be prepared.
@@ -156,6 +156,8 @@ def prepare(source: str, path: str | os.PathLike | None, codec: Codec | str,
     started = time.perf_counter()
     codec = get_codec(codec) if isinstance(codec, str) else codec
     src = get_source(source, path)
+    if time_limit is None:
+        time_limit = getattr(src, "time_limit", None) or 60.0
     inputs = src.inputs()
     fp = fingerprint(src, inputs, codec)
     out = Path(out) if out is not None else CACHE / f"{source}-{codec.name}-{fp[:10]}"
