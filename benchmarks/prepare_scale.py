@@ -50,8 +50,9 @@ def _chunk(events: list[tuple[int, bytes]]) -> bytes:
 
 
 def song(rng: np.random.Generator, tpq: int = 480) -> bytes:
-    """One pop-song-sized MIDI file (about 20-40 KB)."""
-    bars = int(rng.integers(40, 80))
+    """One pop-song-sized MIDI file (about 20-35 KB, 2,000-5,000 notes). Notes start on a grid
+    of ``step`` ticks and last at most one step, so no key is struck while it sounds."""
+    bars = int(rng.integers(30, 60))
     conductor = [(0, b"\xff\x03\x05tempo"), (0, b"\xff\x58\x04\x04\x02\x18\x08"),
                  (0, b"\xff\x59\x02" + bytes([int(rng.integers(0, 5)), 0]))]
     for k in range(int(rng.integers(1, 4))):
@@ -63,26 +64,26 @@ def song(rng: np.random.Generator, tpq: int = 480) -> bytes:
     for t in range(n_tracks):
         drums = t == n_tracks - 1
         ch = 9 if drums else t
-        low = int(rng.integers(36, 72))
         step = tpq // int(rng.choice([1, 2, 4]))
-        density = rng.uniform(0.3, 0.9)
+        grid = np.arange(0, bars * 4 * tpq, step)
+        grid = grid[rng.random(len(grid)) < rng.uniform(0.3, 0.9)]
+        starts = np.repeat(grid, rng.integers(1, 4, len(grid)))
+        if drums:
+            pitches = rng.choice([36, 38, 42, 46, 49], len(starts))
+            lengths = np.full(len(starts), tpq // 8)
+        else:
+            pitches = int(rng.integers(36, 72)) + rng.integers(0, 15, len(starts))
+            lengths = step // rng.choice([1, 2], len(starts))
+        keep = np.unique(starts * 128 + pitches, return_index=True)[1]  # one key once a tick
+        starts, pitches, lengths = starts[keep], pitches[keep], lengths[keep]
+        velocities = rng.integers(50, 120, len(starts))
         events = [(0, b"\xff\x03\x07" + f"track{t:02d}".encode()),
                   (0, bytes([0xC0 | ch, int(rng.integers(0, 128))])),
                   (0, bytes([0xB0 | ch, 7, int(rng.integers(60, 120))]))]
-        sounding: dict[int, int] = {}
-        for tick in range(0, bars * 4 * tpq, step):
-            if rng.random() > density:
-                continue
-            for _ in range(int(rng.integers(1, 3 if not drums else 4))):
-                pitch = int(rng.choice([36, 38, 42, 46, 49])) if drums else low + int(
-                    rng.integers(0, 15))
-                if sounding.get(pitch, -1) > tick:
-                    continue
-                end = tick + (tpq // 8 if drums else step * int(rng.integers(1, 4)))
-                sounding[pitch] = end
-                events.append((tick, bytes([0x90 | ch, pitch, int(rng.integers(50, 120))])))
-                events.append((end, bytes([0x80 | ch, pitch, 0])))
-        if not drums and t == 0:  # the piano's pedal, every bar
+        for s, p, n, v in zip(starts.tolist(), pitches.tolist(), lengths.tolist(),
+                              velocities.tolist()):
+            events += [(s, bytes([0x90 | ch, p, v])), (s + n, bytes([0x80 | ch, p, 0]))]
+        if t == 0:  # the piano's pedal, every bar
             for bar in range(bars):
                 events += [(bar * 4 * tpq + 2, bytes([0xB0, 64, 127])),
                            (bar * 4 * tpq + 3 * tpq, bytes([0xB0, 64, 0]))]
@@ -96,7 +97,7 @@ def song(rng: np.random.Generator, tpq: int = 480) -> bytes:
 
 def write_folder(root: Path, files: int, seed: int = 0) -> Path:
     """``files`` generated songs under ``root`` (100 per subfolder); kept for a rerun."""
-    done = root / f".complete-{files}"
+    done = root / f".complete-{files}-v2"
     if done.exists():
         return root
     rng = np.random.default_rng(seed)

@@ -272,3 +272,63 @@ def test_a_dying_or_stuck_worker_costs_only_its_input(monkeypatch):
     assert outcomes[3] == (3, None, "worker process died (exit code 7)")
     assert outcomes[5] == (5, None, "timed out after 1 s (worker killed)")
     assert [r for i, r, _ in outcomes if i not in (3, 5)] == [0, 10, 20, 40, 60, 70]
+
+
+def _files(directory):
+    """Every file of a data set but the manifest's timing, as bytes."""
+    manifest = json.loads((directory / "manifest.json").read_text())
+    manifest.pop("seconds")
+    return {p.name: p.read_bytes() for p in directory.iterdir() if p.name != "manifest.json"
+            } | {"manifest": {k: v for k, v in manifest.items() if k != "files"}}
+
+
+class _Killed(BaseException):
+    """Passes every ``except Exception``, as a SIGKILL would stop the run there."""
+
+
+def test_a_killed_prepare_resumes_from_its_shards(tmp_path, monkeypatch):
+    from zoo.data import prepare as prepare_module
+
+    good = midi_folder(tmp_path / "midi", n_good=8)
+    whole = prepare("midi-dir", tmp_path / "midi", PitchCodec(), out=tmp_path / "whole",
+                    workers=0, echo=lambda s: None)
+    monkeypatch.setattr(prepare_module, "SHARD_INPUTS", 3)
+    read, calls, kills = MidiDirSource.read, [], [good[5]]
+
+    def killed_at(self, rel):
+        calls.append(rel)
+        if rel in kills:
+            kills.remove(rel)
+            raise _Killed  # as a kill: nothing after this input is written
+        return read(self, rel)
+
+    monkeypatch.setattr(MidiDirSource, "read", killed_at)
+    with pytest.raises(_Killed):
+        prepare("midi-dir", tmp_path / "midi", PitchCodec(), out=tmp_path / "ds", workers=0,
+                echo=lambda s: None)
+    assert not (tmp_path / "ds").exists()
+    inputs = MidiDirSource(tmp_path / "midi").inputs()
+    assert (len(inputs), inputs.index(good[5])) == (12, 9)  # killed in the fourth shard
+    assert sorted(p.name for p in (tmp_path / ".ds.work").iterdir()) == [
+        *[f"shard-00000{k}.{ext}" for k in range(3) for ext in ("json", "npz")], "work.json"]
+    calls.clear()
+    lines = []
+    out = prepare("midi-dir", tmp_path / "midi", PitchCodec(), out=tmp_path / "ds", workers=0,
+                  echo=lines.append)
+    assert lines[0].startswith("resuming: 9 of 12 inputs were read by an earlier run")
+    assert calls == inputs[9:] and not (tmp_path / ".ds.work").exists()
+    assert _files(out) == _files(whole)
+
+
+def test_identical_pieces_are_kept_once(tmp_path):
+    good = midi_folder(tmp_path / "midi", n_good=3)
+    copy = tmp_path / "midi" / "sub" / "copy of song0.mid"
+    copy.write_bytes((tmp_path / "midi" / good[0]).read_bytes())
+    out = prepare("midi-dir", tmp_path / "midi", PitchCodec(), out=tmp_path / "ds", workers=0,
+                  echo=lambda s: None)
+    assert sorted(load_all(out)) == sorted(good)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["duplicates"] == 1
+    entries = [json.loads(line) for line in (out / "skipped.jsonl").read_text().splitlines()]
+    assert {"input": "sub/copy of song0.mid", "of": good[0],
+            "reason": "duplicate of an earlier piece (the same events)"} in entries

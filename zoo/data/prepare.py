@@ -12,6 +12,15 @@ second run with nothing changed reuses it. Files are written to a temporary fold
 an interrupted run leaves no half data set. One `zoo prepare` of a data set runs at a time (a
 second waits, then reuses it). The manifest records every file's size and SHA-256: a truncated or
 altered file is named and prepared again here, and refused by ``PreparedData``.
+
+Memory does not grow with the number of inputs: the workers' results are written, in input
+order, to shards in ``.DIR.work/`` (every SHARD_INPUTS inputs or SHARD_EVENTS events), which
+are then streamed into the split arrays one at a time. A killed run leaves its shards; the next
+`zoo prepare` of the same inputs (same fingerprint, no --force) reads only the inputs after the
+last complete shard and ends with the same files as an uninterrupted run. Sources that set
+``dedup`` (midi-dir) keep a piece whose events equal an earlier piece's once: the
+later ones are listed in skipped.jsonl as duplicates (``"of"``: the piece kept) and counted in
+the manifest's ``duplicates``.
 """
 
 from __future__ import annotations
@@ -179,13 +188,19 @@ def _prepare_locked(source, src, inputs, codec, fp, out, workers, force, echo, t
     if (out / "manifest.json").exists():
         echo(f"replacing {out}" + ("" if force else " (prepared from other inputs or code)"))
     workers = _cpus() if workers is None else workers
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    work = _work_dir(out)
+    start = _open_work(work, fp, len(inputs), force)
+    if start:
+        echo(f"resuming: {start:,} of {len(inputs):,} inputs were read by an earlier run "
+             f"({work})")
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"  # this run's, from its start
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
         job = (source, None if src.path is None else str(src.path), codec)
-        counts, skipped, readers = _write(tmp, out, inputs, codec, job, workers, time_limit,
-                                          echo)
+        _read_inputs(work, inputs, start, codec, job, workers, time_limit, echo, out)
+        counts, skipped, readers, duplicates = _assemble(work, tmp, codec,
+                                                         getattr(src, "dedup", False))
         if not any(c["pieces"] for c in counts.values()):
             raise ZooError(f"nothing prepared from {source} ({src.root}): every piece of "
                            f"{len(inputs)} inputs was skipped: {_top_reason(skipped)}")
@@ -195,58 +210,169 @@ def _prepare_locked(source, src, inputs, codec, fp, out, workers, force, echo, t
             "codec": {"name": codec.name, "params": codec.params()},
             "kind": codec.kind, "vocab_size": codec.vocab_size, "fingerprint": fp,
             "inputs": len(inputs), "splits": counts, "skipped": dict(skipped.most_common()),
-            "readers": dict(readers.most_common()),
+            "readers": dict(readers.most_common()), "duplicates": duplicates,
             "seconds": round(time.perf_counter() - started, 2),
         }
         manifest["files"] = {f.name: file_record(f) for f in sorted(tmp.iterdir())}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
         _swap_in(tmp, out)
+        shutil.rmtree(work, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     _summary(echo, out, manifest, skipped)
     return out
 
 
-def _write(tmp, out, inputs, codec, job, workers, time_limit, echo):
-    """Run the workers and write their results in input order (deterministic output)."""
-    writers = {name: _SplitWriter(tmp, name, codec) for name, _ in SPLITS}
-    skipped, readers, shown, pending, next_index = Counter(), Counter(), [0], {}, 0
-    last_report = time.monotonic()
-    with open(tmp / "skipped.jsonl", "w") as log:
+SHARD_INPUTS = 256  # inputs per shard of a run in progress (a killed run loses at most one)
+SHARD_EVENTS = 1 << 22  # ... or fewer, once a shard holds this many events (16 MB of int32)
+PROGRESS_S = 10.0  # seconds between progress lines
 
-        def skip(what: str, reason: str) -> None:
-            skipped[str(reason)] += 1
-            entry = {"input": what, "reason": str(reason)}
-            if getattr(reason, "raw", ""):
-                entry["raw"] = reason.raw
-            log.write(json.dumps(entry) + "\n")
-            shown[0] += 1
-            if shown[0] <= ECHO_SKIPS:
-                echo(f"skipped {what}: {reason}")
 
-        fn = functools.partial(encode_file, job)
-        for done, (index, result, reason) in enumerate(
-                parallel.run(fn, inputs, workers, time_limit), 1):
-            pending[index] = (result, reason)
-            while next_index in pending:
-                result, reason = pending.pop(next_index)
-                if reason is not None:
-                    skip(inputs[next_index], reason)
-                else:
-                    encoded, rejects = result
-                    for piece_id, split, array, reader in encoded:
-                        writers[split].add(piece_id, array)
-                        if reader:
-                            readers[reader] += 1
-                    for piece_id, why in rejects:
-                        skip(piece_id, why)
-                next_index += 1
-            if time.monotonic() - last_report > 15:
-                last_report = time.monotonic()
-                echo(f"  {done}/{len(inputs)} inputs read")
+def _work_dir(out: Path) -> Path:
+    return out.parent / f".{out.name}.work"
+
+
+def _open_work(work: Path, fp: str, n_inputs: int, force: bool) -> int:
+    """The work folder of this data set, kept from a killed run when it was for the same
+    fingerprint (and not ``force``); returns how many inputs its complete shards cover."""
+    state = {"fingerprint": fp, "inputs": n_inputs}
+    try:
+        kept = json.loads((work / "work.json").read_text())
+    except (OSError, ValueError):
+        kept = None
+    if force or kept != state:
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        (work / "work.json").write_text(json.dumps(state))
+        return 0
+    covered = 0
+    for k in range(len(list(work.glob("shard-*.json")))):
+        try:
+            covered = json.loads((work / f"shard-{k:06d}.json").read_text())["end"]
+        except (OSError, ValueError, KeyError):
+            break
+        if not (work / f"shard-{k:06d}.npz").exists():
+            break
+    return covered
+
+
+class _Shard:
+    """The pieces, skips and readers of inputs [start, end), in input order, until written as
+    ``shard-K.npz`` (arrays) + ``shard-K.json`` (ids, hashes, skips; written last, by rename,
+    so a shard with its .json is complete)."""
+
+    def __init__(self, index: int, start: int):
+        self.index, self.start, self.events = index, start, 0
+        self.pieces = {name: [] for name, _ in SPLITS}  # (id, array, hash)
+        self.skips, self.readers = [], Counter()
+
+    def add(self, piece_id, split, array, reader):
+        digest = hashlib.sha1(str(array.shape).encode() + array.tobytes()).hexdigest()
+        self.pieces[split].append((piece_id, array, digest))
+        self.events += len(array)
+        if reader:
+            self.readers[reader] += 1
+
+    def write(self, work: Path, end: int, codec: Codec) -> None:
+        arrays = {}
+        for name, items in self.pieces.items():
+            row = (codec.vocab_size,) if codec.kind == "frames" else ()
+            dtype = np.uint8 if codec.kind == "frames" else np.int32
+            arrays[f"{name}.data"] = (np.concatenate([a for _, a, _ in items]) if items
+                                      else np.zeros((0, *row), dtype))
+            arrays[f"{name}.lengths"] = np.array([len(a) for _, a, _ in items], np.int64)
+        stem = work / f"shard-{self.index:06d}"
+        np.savez(f"{stem}.tmp.npz", **arrays)
+        os.replace(f"{stem}.tmp.npz", f"{stem}.npz")
+        meta = {"start": self.start, "end": end, "skips": self.skips,
+                "readers": dict(self.readers),
+                "pieces": {n: [(i, h) for i, _, h in items] for n, items in self.pieces.items()}}
+        Path(f"{stem}.tmp.json").write_text(json.dumps(meta))
+        os.replace(f"{stem}.tmp.json", f"{stem}.json")
+
+
+def _read_inputs(work, inputs, start, codec, job, workers, time_limit, echo, out):
+    """Read inputs[start:] into shards (in input order, whatever order workers finish in)."""
+    shard_index = len(list(work.glob("shard-*.json")))
+    shard = _Shard(shard_index, start)
+    shown, pending, next_index = [0], {}, start
+    started, last_report, total = time.monotonic(), time.monotonic(), len(inputs)
+    fn = functools.partial(encode_file, job)
+    todo = inputs[start:]
+
+    def skip(what: str, reason) -> None:
+        entry = {"input": what, "reason": str(reason)}
+        if getattr(reason, "raw", ""):
+            entry["raw"] = reason.raw
+        shard.skips.append(entry)
+        shown[0] += 1
+        if shown[0] <= ECHO_SKIPS:
+            echo(f"skipped {what}: {reason}")
+
+    for done, (index, result, reason) in enumerate(
+            parallel.run(fn, todo, workers, time_limit), 1):
+        pending[start + index] = (result, reason)
+        while next_index in pending:
+            result, reason = pending.pop(next_index)
+            if reason is not None:
+                skip(inputs[next_index], reason)
+            else:
+                encoded, rejects = result
+                for piece_id, split, array, reader in encoded:
+                    shard.add(piece_id, split, array, reader)
+                for piece_id, why in rejects:
+                    skip(piece_id, why)
+            next_index += 1
+            if (next_index - shard.start >= SHARD_INPUTS or shard.events >= SHARD_EVENTS
+                    or next_index == total):
+                shard.write(work, next_index, codec)
+                shard = _Shard(shard.index + 1, next_index)
+        now = time.monotonic()
+        if now - last_report > PROGRESS_S:
+            last_report = now
+            rate = done / (now - started)
+            left = (len(todo) - done) / rate if rate else float("inf")
+            echo(f"  {start + done:,}/{total:,} inputs  {rate:,.1f} files/s  "
+                 f"about {_duration(left)} left")
     if shown[0] > ECHO_SKIPS:
         echo(f"... and {shown[0] - ECHO_SKIPS} more, see {out}/skipped.jsonl")
-    return {name: w.close() for name, w in writers.items()}, skipped, readers
+
+
+def _duration(seconds: float) -> str:
+    if seconds == float("inf"):
+        return "?"
+    seconds = int(seconds)
+    return f"{seconds // 3600}h{seconds // 60 % 60:02d}m" if seconds >= 3600 else (
+        f"{seconds // 60}m{seconds % 60:02d}s")
+
+
+def _assemble(work: Path, tmp: Path, codec: Codec, dedup: bool):
+    """Shards, in order -> the split arrays in ``tmp``; a piece whose events equal an earlier
+    piece's is left out as a duplicate (when ``dedup``). One shard in memory at a time."""
+    writers = {name: _SplitWriter(tmp, name, codec) for name, _ in SPLITS}
+    skipped, readers, seen, duplicates = Counter(), Counter(), {}, 0
+    with open(tmp / "skipped.jsonl", "w") as log:
+        for k in range(len(list(work.glob("shard-*.json")))):
+            meta = json.loads((work / f"shard-{k:06d}.json").read_text())
+            with np.load(work / f"shard-{k:06d}.npz") as arrays:
+                for entry in meta["skips"]:
+                    skipped[entry["reason"]] += 1
+                    log.write(json.dumps(entry) + "\n")
+                readers.update(meta["readers"])
+                for name, items in meta["pieces"].items():
+                    data, lengths = arrays[f"{name}.data"], arrays[f"{name}.lengths"]
+                    ends = np.cumsum(lengths)
+                    for (piece_id, digest), stop, length in zip(items, ends, lengths):
+                        if dedup and digest in seen:
+                            duplicates += 1
+                            reason = "duplicate of an earlier piece (the same events)"
+                            skipped[reason] += 1
+                            log.write(json.dumps({"input": piece_id, "reason": reason,
+                                                  "of": seen[digest]}) + "\n")
+                            continue
+                        seen.setdefault(digest, piece_id)
+                        writers[name].add(piece_id, data[stop - length:stop])
+    return {name: w.close() for name, w in writers.items()}, skipped, readers, duplicates
 
 
 def _cpus() -> int:

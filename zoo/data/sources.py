@@ -48,6 +48,7 @@ class Source:
 
     name: str
     needs_path = False
+    dedup = False  # prepare keeps one of several pieces with equal events (see prepare.py)
 
     def __init__(self, path: str | os.PathLike | None = None):
         if path is None and self.needs_path:
@@ -130,6 +131,7 @@ class MidiDirSource(Source):
 
     name = "midi-dir"
     needs_path = True
+    dedup = True  # the same piece in several files is kept once
 
     @property
     def variant(self) -> str:
