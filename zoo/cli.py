@@ -229,7 +229,12 @@ def _conditioned(args, method: str, **options) -> int:
                                    source=args.midi, temperature=args.temperature,
                                    steps=args.gibbs_steps, **options)
     out = Path(args.out) if args.out else default_out
-    for p in write_pieces(pieces, out, f"{name} step {step}, {method} {Path(args.midi).name}"):
+    c = task.config
+    settings = (f"{args.gibbs_steps or c.gibbs_steps} annealed Gibbs steps, temperature "
+                f"{args.temperature or c.temperature}, seed {args.seed}"
+                + (f"; erased bars {options['bars']}" if "bars" in options else ""))
+    for p in write_pieces(pieces, out, f"{name} step {step}, {method} {Path(args.midi).name}",
+                          wav=args.wav, sample_rate=args.sample_rate, notes=[settings]):
         print(p)
     return 0
 
@@ -253,6 +258,7 @@ def _conditioned_arguments(s) -> None:
     s.add_argument("--gibbs-steps", type=int, help="annealed Gibbs steps (default: the run's)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", help="output folder")
+    _audio_arguments(s)
 
 
 def cmd_models(args) -> int:

@@ -135,9 +135,31 @@ class Coconet(nn.Module):
 
     @nn.nowrap
     def init_params(self, rng):
+        """Magenta's initialisation: every kernel N(0, 2 / fan_in) (He et al.), fan_in = the
+        product of all its axes but the last; biases 0, layer-norm scales 1. All kernels are cut
+        from one normal draw: XLA compiles it in a fraction of the time of one draw per kernel
+        (flax's truncated normals: about 20 s on a busy CPU for the tiny preset)."""
         cfg = self.config
         rolls = jnp.zeros((1, 8, cfg.voices), jnp.int32)
-        return self.init(rng, rolls, jnp.ones((1, 8, cfg.voices), jnp.float32))["params"]
+        shapes = jax.eval_shape(self.init, rng, rolls,
+                                jnp.ones((1, 8, cfg.voices), jnp.float32))["params"]
+        paths, tree = jax.tree_util.tree_flatten_with_path(shapes)
+        sizes = [s.size for _, s in paths]
+        draw = jax.random.normal(rng, (sum(sizes),), jnp.float32)
+        leaves, offset = [], 0
+        for (path, shape), size in zip(paths, sizes):
+            name = path[-1].key
+            if name == "kernel":
+                std = math.sqrt(2.0 / math.prod(shape.shape[:-1]))
+                leaves.append((draw[offset:offset + size] * std).reshape(shape.shape))
+            elif name == "scale":
+                leaves.append(jnp.ones(shape.shape, shape.dtype))
+            elif name == "bias":
+                leaves.append(jnp.zeros(shape.shape, shape.dtype))
+            else:
+                raise ValueError(f"no initializer for parameter {jax.tree_util.keystr(path)}")
+            offset += size
+        return jax.tree.unflatten(tree, leaves)
 
 
 def yao_schedule(n, steps, pmin: float, pmax: float, alpha: float):

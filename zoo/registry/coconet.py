@@ -40,11 +40,11 @@ PRESETS = {
                            "batch 20"),
     "chorales": Preset(Config(layers=8, filters=32, dilated=True, separable=False,
                               dilation_window=32, norm="none"),
-                       _train(steps=1500, batch_size=12, learning_rate=2e-3, eval_every=500,
+                       _train(steps=4000, batch_size=12, learning_rate=2e-3, eval_every=500,
                               checkpoint_every=500, log_every=50),
                        codec="multitrack", source="embedded-chorales",
                        note="CPU size: dilated 8 x 32 without normalisation (half the step "
-                            "time on CPU), crop 32, batch 12, Adam 2e-3"),
+                            "time on CPU), crop 32, batch 12, Adam 2e-3, 4,000 steps"),
     "tiny": Preset(Config(layers=4, filters=8, dilated=True, separable=True,
                           dilation_window=16),
                    _train(steps=20, batch_size=8, seq_len=16, learning_rate=3e-3, eval_every=10,
