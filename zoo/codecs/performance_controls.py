@@ -75,16 +75,17 @@ def pitch_histogram(ids: np.ndarray, codec, window_seconds: float = HISTOGRAM_WI
     n = len(shift)
     w = int(round(window_seconds * codec.steps_per_second))
     r, k = _windows(shift, before, w)
-    # which pitches sound after each event: the last NOTE_ON / NOTE_OFF of each pitch so far
-    change = np.zeros((n, _PITCHES), np.int8)
+    # distinct sounding pitches per class after each event: a pitch's state is its last NOTE_ON
+    # or NOTE_OFF; its changes (+1 off -> on, -1 on -> off) summed per class over the events
     rows = np.flatnonzero(on | off)
-    change[rows, pitch[rows]] = np.where(on[rows], 1, -1)
-    last = np.maximum.accumulate(np.where(change != 0, np.arange(n)[:, None], -1), axis=0)
-    sounding = (last >= 0) & (np.take_along_axis(change, np.maximum(last, 0), axis=0) == 1)
-    # MIDI pitch p has class p % 12: 128 = 10 octaves + 8, so pad to 11 octaves and add them
-    padded = np.zeros((n, 132), np.int64)
-    padded[:, :_PITCHES] = sounding
-    by_class = padded.reshape(n, 11, 12).sum(axis=1)
+    order = rows[np.lexsort((rows, pitch[rows]))]  # by pitch, then time
+    state = on[order].astype(np.int64)
+    first = np.concatenate([[True], pitch[order][1:] != pitch[order][:-1]]) if len(order) else \
+        np.zeros(0, bool)
+    previous = np.where(first, 0, np.concatenate([[0], state[:-1]]))
+    change = np.zeros((n, 12), np.int64)
+    np.add.at(change, (order, pitch[order] % 12), state - previous)
+    by_class = np.cumsum(change, axis=0)
     seconds = by_class * (shift / codec.steps_per_second)[:, None]
     total = np.concatenate([np.zeros((1, 12)), np.cumsum(seconds, axis=0)])
     hist = prior_count + total[k] - total[r]
