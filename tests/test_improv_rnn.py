@@ -101,7 +101,8 @@ def _net(C=5, V=11):
                                  dropout=0.0))
     ids = jax.random.randint(jax.random.key(1), (2, 9), 0, V)
     cond = jax.random.normal(jax.random.key(2), (2, 9, C))
-    return model, model.init_params(jax.random.key(0)), jax.jit(model.apply), ids, cond
+    params = jax.jit(model.init_params)(jax.random.key(0))  # eager init is slow (QR)
+    return model, params, jax.jit(model.apply), ids, cond
 
 
 def test_network_shapes_causality_and_conditioning():

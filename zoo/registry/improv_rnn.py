@@ -3,7 +3,7 @@
 
 basic_improv:         zoo train improv_rnn --preset basic_improv          # triad one-hot (49), 2x64
 chord_pitches_improv: zoo train improv_rnn --preset chord_pitches_improv  # chord pitches (37), 3x256
-tiny:                 zoo train improv_rnn --preset tiny                   # CPU: about a minute
+tiny:                 zoo train improv_rnn --preset tiny                   # CPU: minutes
 Sample: zoo sample --workdir RUN --chords "C G Am F" --steps-per-chord 16
 """
 
