@@ -460,7 +460,7 @@ def _summary(echo, out: Path, manifest: dict, skipped: Counter) -> None:
         for reader, n in m["readers"].items():
             by[reader.split(":")[0]] += n
         echo("  read by " + ", ".join(f"{r}: {n}" for r, n in by.most_common())
-             + " (manifest.json: readers, with why note-seq's)")
+             + " (manifest.json: readers)")
     if skipped:
         echo(f"  skipped {sum(skipped.values())}:")
         for reason, n in skipped.most_common(12):
