@@ -60,7 +60,7 @@ class CoconetTask(Task):
     """Binds a Coconet network to the multitrack codec's chorales (see the module docstring)."""
 
     eval_metrics = ("nll", "cell_nll")
-    report_columns = (Column("frames", "frames", "d", 7),
+    report_columns = (Column("frames", "scored", "d", 7),
                       Column("nll", "NLL/frame", ".4f", 10),
                       Column("cell_nll", "NLL/cell", ".4f", 9),
                       Column("accuracy", "acc.", ".4f", 7),
@@ -78,8 +78,9 @@ class CoconetTask(Task):
         self.grid = batches.RollGrid(codec, self.config.lowest_pitch, self.net.pitches)
         self.report_notes = (
             f"NLL/frame: nats per sixteenth of {self.net.voices} voices, the orderless-NADE "
-            f"estimate ({self.config.eval_draws} random masks per piece, k ~ U{{1..D}}); "
-            f"unigram: each voice's class frequencies in train",)
+            f"estimate ({self.config.eval_draws} random masks per piece, k ~ U{{1..D}}; scored: "
+            f"frames x {self.config.eval_draws}); unigram: each voice's class frequencies in "
+            f"train",)
 
     @staticmethod
     def default_config() -> Config:
