@@ -118,6 +118,8 @@ _SYSTEM = re.compile(rb"(?<![\x80-\xff])(?:[\xf6\xf8\xfa-\xfe]|[\xf1\xf3][\x00-\
 # (symusic skips the first two without looking; the second byte of one, or any byte under
 # running status, is not checked: see the module docstring)
 _HIGH_DATA = re.compile(rb"(?<![\x80-\xff])[\xa0-\xaf\xd0-\xef][\x80-\xff]")
+_SYSTEM_BYTE = re.compile(rb"[\xf1-\xf6\xf8-\xfe]")  # a quick look before _SYSTEM
+_ABOVE_127 = re.compile(rb"[\x80-\xff]")
 _SYSEX = re.compile(rb"(?<![\x80-\xff])[\xf0\xf7]")
 _ANY_META = re.compile(rb"(?<![\x80-\xff])\xff(.)", re.DOTALL)
 _END_OF_TRACK = b"\xff\x2f\x00"
@@ -171,9 +173,9 @@ def _check_bytes(chunk: bytes, track: int) -> None:
             payload = payload[1:]
         if payload[-1:] == b"\xf7":
             payload = payload[:-1]
-        if any(b > 127 for b in payload):  # mido refuses such a sysex; symusic skips it
+        if _ABOVE_127.search(payload):  # mido refuses such a sysex; symusic skips it
             raise Fallback(f"system exclusive data above 127 in track {track}")
-    if _SYSTEM.search(music):
+    if _SYSTEM_BYTE.search(music) and _SYSTEM.search(music):
         raise Fallback(f"system message bytes in track {track}")
     if _HIGH_DATA.search(music):
         raise Fallback(f"possible data bytes above 127 in track {track}")
@@ -351,6 +353,19 @@ def _channels(score, track: int):
     return found
 
 
+# A NoteSequence's notes (field 8) and control changes (field 11) in protobuf's wire format,
+# one fixed-size record each (every integer below 128 is one varint byte), so that thousands
+# are appended by one MergeFromString instead of one ``add`` each (about 17x the time).
+_NOTE = np.dtype([("tag", "u1"), ("size", "u1"), ("t_pitch", "u1"), ("pitch", "u1"),
+                  ("t_velocity", "u1"), ("velocity", "u1"), ("t_start", "u1"), ("start", "<f8"),
+                  ("t_end", "u1"), ("end", "<f8"), ("t_instrument", "u1"), ("instrument", "u1"),
+                  ("t_program", "u1"), ("program", "u1"), ("t_drum", "u1"), ("drum", "u1")])
+_CONTROL = np.dtype([("tag", "u1"), ("size", "u1"), ("t_time", "u1"), ("time", "<f8"),
+                     ("t_number", "u1"), ("number", "u1"), ("t_value", "u1"), ("value", "u1"),
+                     ("t_instrument", "u1"), ("instrument", "u1"), ("t_program", "u1"),
+                     ("program", "u1"), ("t_drum", "u1"), ("drum", "u1")])
+
+
 def _add_instrument(ns, instrument: int, part, a: dict, tick_map: TickMap) -> None:
     closed = a["duration"] > 0
     start = a["time"][closed].astype(np.int64)
@@ -365,18 +380,27 @@ def _add_instrument(ns, instrument: int, part, a: dict, tick_map: TickMap) -> No
         # symusic decodes names as UTF-8, mido (note-seq) as latin-1
         name = part.name.encode("utf-8").decode("latin-1")
         ns.instrument_infos.add(name=name, instrument=instrument)
-    add = ns.notes.add
-    for s, e, p, v in zip(start_s.tolist(), end_s.tolist(), pitch[order].tolist(),
-                          velocity[order].tolist()):
-        add(pitch=p, velocity=v, start_time=s, end_time=e, instrument=instrument,
-            program=program, is_drum=is_drum)
+    if instrument > 127 or program > 127:
+        raise Fallback("more than 128 instruments")
+    notes = np.zeros(len(order), _NOTE)
+    notes[["tag", "size", "t_pitch", "t_velocity", "t_start", "t_end", "t_instrument",
+           "t_program", "t_drum"]] = (0x42, _NOTE.itemsize - 2, 0x08, 0x10, 0x19, 0x21, 0x38,
+                                      0x40, 0x48)
+    notes["pitch"], notes["velocity"] = pitch[order], velocity[order]
+    notes["start"], notes["end"] = start_s, end_s
+    notes["instrument"], notes["program"], notes["drum"] = instrument, program, is_drum
+    ns.MergeFromString(notes.tobytes())  # appends the notes, in order
     if len(end_s):
         ns.total_time = max(ns.total_time, float(end_s.max()))
     if len(part.controls):
         c = part.controls.numpy()
-        for t, n, v in zip(tick_map(c["time"]).tolist(), c["number"].tolist(), c["value"].tolist()):
-            ns.control_changes.add(time=t, control_number=n, control_value=v,
-                                   instrument=instrument, program=program, is_drum=is_drum)
+        changes = np.zeros(len(c["time"]), _CONTROL)
+        changes[["tag", "size", "t_time", "t_number", "t_value", "t_instrument", "t_program",
+                 "t_drum"]] = (0x5A, _CONTROL.itemsize - 2, 0x09, 0x10, 0x18, 0x20, 0x28, 0x30)
+        changes["time"], changes["number"], changes["value"] = (tick_map(c["time"]), c["number"],
+                                                                c["value"])
+        changes["instrument"], changes["program"], changes["drum"] = instrument, program, is_drum
+        ns.MergeFromString(changes.tobytes())
     if len(part.pitch_bends):
         b = part.pitch_bends.numpy()
         if b["value"].min() < -8192 or b["value"].max() > 8191:
