@@ -281,14 +281,14 @@ class _Shard:
             arrays[f"{name}.data"] = (np.concatenate([a for _, a, _ in items]) if items
                                       else np.zeros((0, *row), dtype))
             arrays[f"{name}.lengths"] = np.array([len(a) for _, a, _ in items], np.int64)
-        stem = work / f"shard-{self.index:06d}"
-        np.savez(f"{stem}.tmp.npz", **arrays)
-        os.replace(f"{stem}.tmp.npz", f"{stem}.npz")
+        stem, tmp = work / f"shard-{self.index:06d}", work / f"partial-{self.index:06d}"
+        np.savez(f"{tmp}.npz", **arrays)  # "partial-*": never counted as a shard
+        os.replace(f"{tmp}.npz", f"{stem}.npz")
         meta = {"start": self.start, "end": end, "skips": self.skips,
                 "readers": dict(self.readers),
                 "pieces": {n: [(i, h) for i, _, h in items] for n, items in self.pieces.items()}}
-        Path(f"{stem}.tmp.json").write_text(json.dumps(meta))
-        os.replace(f"{stem}.tmp.json", f"{stem}.json")
+        Path(f"{tmp}.json").write_text(json.dumps(meta))
+        os.replace(f"{tmp}.json", f"{stem}.json")
 
 
 def _read_inputs(work, inputs, start, codec, job, workers, time_limit, echo, out):
