@@ -264,7 +264,7 @@ def damaged(draw):
     return bytes(data)
 
 
-@settings(max_examples=400, derandomize=True, deadline=None, database=None,
+@settings(max_examples=1000, derandomize=True, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(damaged())
 def test_damaged_files_both_fail_or_both_agree(data):

@@ -28,8 +28,9 @@ differently from symusic (system common messages 0xF1-0xFE, data above 127 after
 or aftertouch status, an end-of-track before the chunk ends, meta events with short payloads,
 key signatures mido cannot name). Some of these checks are byte scans that also fire on
 harmless bytes (a long delta time, text in UTF-8): the file then only takes the slow path.
-One case is not detected: a program change on a channel while one of its notes sounds, with no
-later note on that channel under the new program (pretty_midi takes the program at the
+A track that may hold aftertouch (whose data symusic skips unchecked) is walked with mido's
+grammar in Python (``mido_reads``) first. Not detected: a channel whose program changes twice
+while its notes sound and returns to the first program (pretty_midi takes the program at the
 note-off, symusic at the note-on).
 """
 
@@ -139,6 +140,52 @@ def _vlq(data, at: int) -> tuple[int, int]:
     return len(data) + 1, at
 
 
+# data bytes after each status byte, as mido reads them (None: mido refuses the status)
+_DATA_BYTES = {**{hi << 4: n for hi, n in ((8, 2), (9, 2), (10, 2), (11, 2), (12, 1), (13, 1),
+                                           (14, 2))},
+               0xF1: 1, 0xF2: 2, 0xF3: 1, 0xF6: 0, 0xF8: 0, 0xFA: 0, 0xFB: 0, 0xFC: 0,
+               0xFE: 0}
+_AFTERTOUCH_BYTE = re.compile(rb"[\xa0-\xaf\xd0-\xdf]")
+
+
+def mido_reads(chunk: bytes) -> bool:
+    """Whether mido reads this track chunk without an error: its grammar, walked in Python
+    (running status, data bytes below 128, meta and sysex lengths, the chunk's end). Used only
+    for tracks that may hold aftertouch, whose data symusic skips unchecked."""
+    i, n, status = 0, len(chunk), None
+    while i < n:
+        _, i = _vlq(chunk, i)  # delta time
+        if i >= n:
+            return False
+        byte, data = chunk[i], 0
+        i += 1
+        if byte < 0x80:
+            if status is None:
+                return False
+            byte, data = status, 1
+        elif byte != 0xFF:
+            status = byte
+        if byte == 0xFF:
+            length, i = _vlq(chunk, i + 1)
+            i += length
+        elif byte in (0xF0, 0xF7):
+            length, i = _vlq(chunk, i)  # under running status mido drops the data byte
+            payload = chunk[i:i + length]
+            payload = payload[1:] if payload[:1] == b"\xf0" else payload
+            payload = payload[:-1] if payload[-1:] == b"\xf7" else payload
+            if _ABOVE_127.search(payload):
+                return False
+            i += length
+        else:
+            need = _DATA_BYTES.get(byte if byte >= 0xF0 else byte & 0xF0)
+            if need is None or need < data:
+                return False
+            if _ABOVE_127.search(chunk[i:i + need - data]) or i + need - data > n:
+                return False
+            i += need - data
+    return i == n
+
+
 def _check_bytes(chunk: bytes, track: int) -> None:
     music = bytearray(chunk)  # the chunk with meta payloads blanked, for the status scans
     covered = 0
@@ -179,6 +226,8 @@ def _check_bytes(chunk: bytes, track: int) -> None:
         raise Fallback(f"system message bytes in track {track}")
     if _HIGH_DATA.search(music):
         raise Fallback(f"possible data bytes above 127 in track {track}")
+    if _AFTERTOUCH_BYTE.search(music) and not mido_reads(chunk):
+        raise Fallback(f"track {track} as mido reads it is damaged (aftertouch data)")
     end = chunk.find(_END_OF_TRACK)
     if end not in (-1, len(chunk) - 3):
         raise Fallback(f"end of track before the end of track {track}'s chunk")
