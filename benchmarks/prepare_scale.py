@@ -9,7 +9,8 @@ times ``zoo prepare midi-dir DIR --codec C --force --workers W`` in a fresh proc
 path, sampling the resident memory of the whole process tree (parent and workers) every 0.1 s.
 The old path is ``ZOO_MIDI_READER=note-seq``. Rows: files/s, events/s, peak memory, how many
 files each reader read, and whether the two paths wrote the same arrays. Results go to
-``OUT/prepare_scale.json`` and ``OUT/prepare_scale.md``.
+``OUT/prepare_scale.json`` and ``OUT/prepare_scale.md``. On the smallest folder it also kills a
+run half way (SIGKILL) and checks that the rerun resumes and writes the same arrays.
 """
 
 from __future__ import annotations
@@ -95,16 +96,24 @@ def song(rng: np.random.Generator, tpq: int = 480) -> bytes:
             + b"".join(_chunk(t) for t in tracks))
 
 
-def write_folder(root: Path, files: int, seed: int = 0) -> Path:
-    """``files`` generated songs under ``root`` (100 per subfolder); kept for a rerun."""
-    done = root / f".complete-{files}-v2"
+def write_folder(root: Path, files: int, seed: int = 0, unique: int | None = None) -> Path:
+    """``files`` generated songs under ``root`` (100 per subfolder); kept for a rerun. With
+    ``unique``: that many songs, hard-linked over and over up to ``files`` (prepare then reads
+    every file and keeps each song once, as duplicates)."""
+    unique = min(unique or files, files)
+    done = root / f".complete-{files}-{unique}-v2"
     if done.exists():
         return root
     rng = np.random.default_rng(seed)
     for i in range(files):
         folder = root / f"{i // 100:04d}"
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"song{i:06d}.mid").write_bytes(song(rng))
+        path = folder / f"song{i:06d}.mid"
+        if i < unique:
+            path.write_bytes(song(rng))
+        else:
+            path.unlink(missing_ok=True)
+            os.link(root / f"{i % unique // 100:04d}" / f"song{i % unique:06d}.mid", path)
     done.write_text("")
     return root
 
@@ -155,6 +164,26 @@ def run_prepare(folder: Path, out: Path, codec: str, workers: int, reader: str) 
             "readers": readers}
 
 
+def killed_and_resumed(folder: Path, out: Path, codec: str, workers: int, after_s: float
+                       ) -> dict:
+    """`zoo prepare` SIGKILLed (with its workers) after ``after_s`` seconds, then run again."""
+    import psutil
+
+    cmd = [sys.executable, "-m", "zoo", "prepare", "midi-dir", str(folder), "--codec", codec,
+           "--out", str(out), "--workers", str(workers)]
+    proc = psutil.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(after_s)
+    for p in [*proc.children(recursive=True), proc]:
+        p.kill()
+    proc.wait()
+    shards = len(list(out.parent.glob(f".{out.name}.work/shard-*.json")))
+    start = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    resumed = [line for line in done.stdout.splitlines() if line.startswith("resuming")]
+    return {"killed_after_s": after_s, "shards_left": shards, "rerun_seconds":
+            round(time.perf_counter() - start, 2), "resume_line": resumed[0] if resumed else ""}
+
+
 def same_arrays(a: Path, b: Path) -> bool:
     for split in ("train", "valid", "test"):
         if (json.loads((a / f"{split}.ids.json").read_text())
@@ -175,16 +204,27 @@ def main(argv=None) -> int:
     ap.add_argument("--codec", default="performance")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--data", default=None, help="where the generated folders go (kept)")
+    ap.add_argument("--unique", type=int, default=None,
+                    help="songs generated per folder; the rest are hard links to them")
+    ap.add_argument("--no-kill", action="store_true", help="skip the kill-and-resume check")
     ap.add_argument("--out", default="benchmarks/results")
     args = ap.parse_args(argv)
     data = Path(args.data or Path(tempfile.gettempdir()) / "zoo-prepare-scale")
     rows = []
     for n in args.files:
-        folder = write_folder(data / f"midi-{n}", n)
+        unique = min(args.unique or n, n)
+        folder = write_folder(data / (f"midi-{n}" if unique == n else f"midi-{n}-of-{unique}"),
+                              n, unique=unique)
         sizes = [p.stat().st_size for p in folder.rglob("*.mid")]
         with tempfile.TemporaryDirectory() as tmp:
             new = run_prepare(folder, Path(tmp) / "new", args.codec, args.workers, "auto")
-            row = {"files": n, "mean_kb": round(np.mean(sizes) / 1024, 1), "new": new}
+            row = {"files": n, "unique_songs": unique, "mean_kb": round(np.mean(sizes) / 1024, 1),
+                   "new": new}
+            if n == min(args.files) and not args.no_kill:
+                row["kill"] = killed_and_resumed(folder, Path(tmp) / "killed", args.codec,
+                                                 args.workers, new["seconds"] / 2)
+                row["kill"]["same_arrays"] = same_arrays(Path(tmp) / "killed",
+                                                         Path(tmp) / "new")
             if n <= args.old_up_to:
                 old = run_prepare(folder, Path(tmp) / "old", args.codec, args.workers,
                                   "note-seq")
@@ -226,6 +266,13 @@ def markdown(record: dict) -> str:
                          f" | {fast:,} / {slow:,} | {same} |")
         if "speedup" in row:
             lines.append(f"| | | speed-up | {row['speedup']}x | | | | | |")
+    for row in record["rows"]:
+        if "kill" in row:
+            k = row["kill"]
+            lines += ["", f"Killed (SIGKILL, workers too) after {k['killed_after_s']:.0f} s of "
+                      f"the {row['files']:,}-file run, {k['shards_left']} shards left; the rerun "
+                      f"took {k['rerun_seconds']} s (`{k['resume_line']}`); same arrays as "
+                      f"the uninterrupted run: {'yes' if k['same_arrays'] else 'NO'}."]
     return "\n".join(lines) + "\n"
 
 
