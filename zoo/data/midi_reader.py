@@ -125,6 +125,9 @@ _SYSEX = re.compile(rb"(?<![\x80-\xff])[\xf0\xf7]")
 _ANY_META = re.compile(rb"(?<![\x80-\xff])\xff(.)", re.DOTALL)
 _END_OF_TRACK = b"\xff\x2f\x00"
 _META_MIN = {0x00: 0, 0x20: 1, 0x21: 1, 0x51: 3, 0x54: 5, 0x58: 4, 0x59: 2}
+# Meta types mido names; symusic can place the events after another type at other ticks (a
+# time signature damaged to type 0x08 moved a later tempo by 353 ticks), so those files fall back.
+_META_KNOWN = frozenset(range(0x00, 0x08)) | {0x20, 0x21, 0x2F, 0x51, 0x54, 0x58, 0x59, 0x7F}
 
 
 def _vlq(data, at: int) -> tuple[int, int]:
@@ -199,6 +202,8 @@ def _check_bytes(chunk: bytes, track: int) -> None:
             raise Fallback(f"meta event 0x{kind:02x} runs past the end of track {track}")
         music[at:at + length] = bytes(length)
         covered = at + length
+        if kind not in _META_KNOWN:
+            raise Fallback(f"meta event of unknown type 0x{kind:02x} in track {track}")
         if kind not in _META_MIN:
             continue
         if length < _META_MIN[kind] or (kind == 0x00 and length == 1):
