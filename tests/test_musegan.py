@@ -266,6 +266,7 @@ def test_cli_samples_midi_and_pngs_and_prints_the_metric_table(run, capsys):
     assert len(report["metrics"]["samples"]["empty_bar_rate"]) == 4
 
 
+@pytest.mark.slow  # `make test-slow`; the API test interpolates the same run in make test
 def test_interpolate_between_two_chorale_phrases(run):
     from zoo.runs import RunSpec, build_run
 

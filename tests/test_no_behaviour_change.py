@@ -20,19 +20,21 @@ GOLDEN = Path(__file__).parent / "golden" / "tiny_params.json"
 STEPS = ("steps=3", "batch_size=8", "eval_every=1000", "checkpoint_every=1000", "log_every=1")
 
 # (model, preset, data fixture, extra overrides)
+SLOW = pytest.mark.slow  # `make test-slow`: the same networks as a faster case above them
 CASES = [
     ("melody_rnn", "tiny", "chorale_melodies", ("seq_len=32",)),
     ("performance_rnn", "tiny", "chorale_performances", ("seq_len=32",)),
-    ("polyphony_rnn", "tiny", "chorale_polyphony", ("seq_len=32",)),
+    pytest.param("polyphony_rnn", "tiny", "chorale_polyphony", ("seq_len=32",), marks=SLOW),
     ("drums_rnn", "tiny", "drum_beats", ("seq_len=32",)),
-    ("music_transformer", "tiny", "chorale_performances", ("seq_len=32",)),
+    pytest.param("music_transformer", "tiny", "chorale_performances", ("seq_len=32",),
+                 marks=SLOW),
     ("music_transformer", "melody_tiny", "chorale_melodies", ("seq_len=32",)),
     ("music_vae", "tiny", "chorale_melodies", ()),
-    ("music_vae", "hier_tiny", "chorale_melodies", ()),
-    ("pianoroll_rnn", "tiny", "chorale_pianoroll", ("seq_len=32",)),
+    pytest.param("music_vae", "hier_tiny", "chorale_melodies", (), marks=SLOW),
+    pytest.param("pianoroll_rnn", "tiny", "chorale_pianoroll", ("seq_len=32",), marks=SLOW),
     ("pianoroll_rnn_nade", "tiny", "chorale_pianoroll", ("seq_len=32",)),
     ("pianoroll_transformer", "tiny", "chorale_pianoroll", ("seq_len=32",)),
-    ("musegan", "tiny", "chorale_multitrack", ()),
+    pytest.param("musegan", "tiny", "chorale_multitrack", (), marks=SLOW),
 ]
 
 
@@ -86,7 +88,8 @@ def _train(model, preset, data, extra, workdir):
 
 
 @pytest.mark.parametrize("model,preset,fixture,extra", CASES,
-                         ids=[f"{m}-{p}" for m, p, _, _ in CASES])
+                         ids=[f"{c[0]}-{c[1]}" if isinstance(c, tuple)
+                              else f"{c.values[0]}-{c.values[1]}" for c in CASES])
 def test_tiny_preset_trains_the_recorded_parameters(model, preset, fixture, extra, request,
                                                     tmp_path):
     got = _train(model, preset, request.getfixturevalue(fixture), extra, tmp_path / "run")
