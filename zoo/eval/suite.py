@@ -240,7 +240,8 @@ def evaluate_samples(trained, num: int, seed: int = 0, out: Path = Path("eval"),
 
     spec = built.spec
     lines = table(rows, len(data_notes), len(sample_notes))
-    lines += [""] + originality_lines(sample_summary, held_summary, results, len(train))
+    copies = originality_lines(sample_summary, held_summary, results, len(train))
+    lines += [""] + copies
     echo(f"{num} samples of {steps} events (seed {seed}) beside the openings of "
          f"{len(data_notes)} training pieces:")
     echo("\n".join(lines))
@@ -251,7 +252,7 @@ def evaluate_samples(trained, num: int, seed: int = 0, out: Path = Path("eval"),
                  table=table_cells(rows, len(data_notes), len(sample_notes)),
                  captions=[_caption(r) for r in results],
                  notes=[f"{num} samples of {steps} events (seed {seed}) beside the openings of "
-                        f"{len(data_notes)} training pieces.", "\n".join(lines[len(rows) + 2:])],
+                        f"{len(data_notes)} training pieces.", "\n".join(copies)],
                  figures=[png.name], echo=echo)
     report = _jsonable({
         "num_samples": num, "steps": steps, "seed": seed, "data_pieces": len(data_notes),
