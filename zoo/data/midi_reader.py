@@ -23,7 +23,7 @@ both paths give one NoteSequence. ``tests/test_midi_reader.py`` checks field for
 What ``read_fast`` cannot promise to read as mido and pretty_midi do, it refuses with
 ``Fallback`` and ``read_midi`` asks note-seq: two sounding notes of one pitch (pretty_midi ends
 both at the first note-off), several instruments in one track whose first note-offs fall on one
-tick, several instruments in one track with controllers, SMPTE time division, bytes mido reads
+tick in an order the byte walk ``first_note_offs`` does not find, several instruments in one track with controllers, SMPTE time division, bytes mido reads
 differently from symusic (system common messages 0xF1-0xFE, data above 127 after a pitch bend
 or aftertouch status, an end-of-track before the chunk ends, meta events with short payloads,
 key signatures mido cannot name). Some of these checks are byte scans that also fire on
@@ -151,6 +151,17 @@ _DATA_BYTES = {**{hi << 4: n for hi, n in ((8, 2), (9, 2), (10, 2), (11, 2), (12
 _AFTERTOUCH_BYTE = re.compile(rb"[\xa0-\xaf\xd0-\xdf]")
 
 
+def _status_at(chunk: bytes, i: int, status: int | None):
+    """(the event's status byte, data bytes read with it, position after them, running status
+    after the event) for the event whose status byte would be at ``i``, as mido reads it: a
+    byte below 128 is the first data byte under running status (1 read; the status None when
+    there is none); meta events do not set running status."""
+    byte = chunk[i]
+    if byte < 0x80:
+        return status, 1, i + 1, status
+    return byte, 0, i + 1, status if byte == 0xFF else byte
+
+
 def mido_reads(chunk: bytes) -> bool:
     """Whether mido reads this track chunk without an error: its grammar, walked in Python
     (running status, data bytes below 128, meta and sysex lengths, the chunk's end). Used only
@@ -160,14 +171,9 @@ def mido_reads(chunk: bytes) -> bool:
         _, i = _vlq(chunk, i)  # delta time
         if i >= n:
             return False
-        byte, data = chunk[i], 0
-        i += 1
-        if byte < 0x80:
-            if status is None:
-                return False
-            byte, data = status, 1
-        elif byte != 0xFF:
-            status = byte
+        byte, data, i, status = _status_at(chunk, i, status)
+        if byte is None:
+            return False
         if byte == 0xFF:
             length, i = _vlq(chunk, i + 1)
             i += length
@@ -369,7 +375,7 @@ def read_fast(data: bytes) -> music_pb2.NoteSequence:
     instrument = 0
     for i, score in enumerate(scores, 1):
         kept = []
-        for part, notes in _channels(score, i):
+        for channel, part, notes in _channels(score, i):
             start = notes["time"].astype(np.int64)
             stop = start + notes["duration"]
             if stop.max() >= LATE:
@@ -380,19 +386,20 @@ def read_fast(data: bytes) -> music_pb2.NoteSequence:
                 raise Fallback(f"two notes of one key sounding at once in track {i}")
             closed = stop > start
             if closed.any():
-                kept.append((int(stop[closed].min()), part, notes))
-        if len({off for off, _, _ in kept}) < len(kept):
-            raise Fallback(f"instruments of track {i} whose first notes end on one tick")
-        for _, part, notes in sorted(kept, key=lambda x: x[0]):
+                off = int(stop[closed].min())
+                kept.append((off, channel, part, notes,
+                             frozenset(notes["pitch"][closed & (stop == off)].tolist())))
+        for _, _, part, notes, _ in _instrument_order(kept, tracks[i - 1][1], i):
             _add_instrument(ns, instrument, part, notes, tick_map)
             instrument += 1
     return ns
 
 
 def _channels(score, track: int):
-    """[(symusic track, its notes without the markers)]: one per channel that has notes. A part
-    without its channel's marker shares the channel with another program (Fallback when it has
-    notes or controllers: pretty_midi's sharing of a channel's controllers is not rebuilt)."""
+    """[(channel, symusic track, its notes without the markers)]: one per channel that has
+    notes. A part without its channel's marker shares the channel with another program
+    (Fallback when it has notes or controllers: pretty_midi's sharing of a channel's
+    controllers is not rebuilt), so the parts found have distinct channels."""
     found = []
     for part in score.tracks:
         a = part.notes.numpy()
@@ -403,7 +410,62 @@ def _channels(score, track: int):
             continue
         if marker.all():
             continue  # a channel with no notes: pretty_midi drops its controllers too
-        found.append((part, {k: v[~marker] for k, v in a.items()}))
+        channel = int(a["velocity"][marker][0]) - 1  # the marker's velocity is channel + 1
+        found.append((channel, part, {k: v[~marker] for k, v in a.items()}))
+    return found
+
+
+def _instrument_order(kept: list, chunk: bytes, track: int) -> list:
+    """The parts of one track, ``(first note-off tick, channel, part, notes, pitches whose
+    notes end then)``, in the order pretty_midi creates their instruments: that of the
+    note-off that first closes one of their notes. Parts whose first such note-off falls on
+    one tick (every channel in one track, all starting on the first beat) are ordered by where
+    those note-offs lie in the track's bytes (``first_note_offs``)."""
+    ticks = [off for off, *_ in kept]
+    tied = {ch: (off, pitches) for off, ch, _, _, pitches in kept if ticks.count(off) > 1}
+    rank = {ch: k for k, ch in enumerate(first_note_offs(chunk, tied, track))} if tied else {}
+    return sorted(kept, key=lambda x: (x[0], rank.get(x[1], 0)))
+
+
+def first_note_offs(chunk: bytes, want: dict[int, tuple[int, frozenset]], track: int
+                    ) -> list[int]:
+    """Channels of ``want`` ({channel: (tick, pitches)}) in the order of their first note-off
+    (or note-on of velocity 0) at that tick for one of those pitches, walking the track chunk
+    as mido does (running status; meta events do not set it) up to the last tick wanted.
+    Raises Fallback where the walk meets what it does not read (running status after a
+    system message) or does not find every channel."""
+    i, n, status, tick, found = 0, len(chunk), None, 0, []
+    last = max(t for t, _ in want.values())
+    while i < n and len(found) < len(want):
+        delta, i = _vlq(chunk, i)
+        tick += delta
+        if tick > last or i >= n:
+            break
+        byte, data, i, status = _status_at(chunk, i, status)
+        if byte is None or (data and byte >= 0xF0):
+            break
+        i -= data  # the data byte read as running status is the event's first
+        if byte == 0xFF:
+            length, i = _vlq(chunk, i + 1)
+            i += length
+        elif byte in (0xF0, 0xF7):
+            length, i = _vlq(chunk, i)
+            i += length
+        elif byte >= 0xF0:
+            need = _DATA_BYTES.get(byte)
+            if need is None:
+                break
+            i += need
+        else:
+            kind, channel = byte & 0xF0, byte & 0x0F
+            i += _DATA_BYTES[kind]
+            if ((kind == 0x80 or (kind == 0x90 and chunk[i - 1] == 0)) and channel in want
+                    and channel not in found and want[channel][0] == tick
+                    and chunk[i - 2] in want[channel][1]):
+                found.append(channel)
+    if len(found) < len(want):
+        raise Fallback(f"instruments of track {track} whose first notes end on one tick, "
+                       "in an order not found")
     return found
 
 
