@@ -33,10 +33,12 @@ from benchmarks.train_throughput import (
     measure_training,
     prepared_data,
 )
+from zoo.codecs import END, PAD
 from zoo.errors import ZooError
 from zoo.registry import MODEL_NAMES, build_task, get_preset, net_class, presets, task_class
 
-FAMILIES = ("melody_rnn", "performance_rnn", "music_transformer", "musegan", "music_vae")
+FAMILIES = ("melody_rnn", "performance_rnn", "music_transformer", "musegan", "music_vae",
+            "pianoroll_rnn_nade")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,7 +79,9 @@ def full_plan() -> Plan:
                TrainCase("music_transformer", "melody_tiny"),
                TrainCase("music_transformer", "tiny"),
                TrainCase("musegan", "tiny", steps=3), TrainCase("music_vae", "tiny"),
-               TrainCase("music_vae", "hier_tiny")),
+               TrainCase("music_vae", "hier_tiny"),
+               # the polyphonic benchmark's LSTM-NADE (benchmarks/polyphonic.py)
+               TrainCase("pianoroll_rnn_nade", "cpu")),
         unroll=tuple(TrainCase("melody_rnn", "tiny", (f"model.unroll={u}",))
                      for u in (1, 2, 4, 8)),
         sweeps=(_sweep("melody_rnn", "tiny", "batch_size", (8, 32, 128), 128, steps=5)
@@ -100,7 +104,8 @@ def quick_plan() -> Plan:
     """A few minutes: the CPU-sized presets, fewer steps, a small sweep."""
     return Plan(
         train=(TrainCase("melody_rnn", "tiny"), TrainCase("music_transformer", "melody_tiny"),
-               TrainCase("music_vae", "tiny")),
+               TrainCase("music_vae", "tiny"), TrainCase("music_vae", "hier_tiny", steps=3),
+               TrainCase("pianoroll_rnn_nade", "cpu")),
         unroll=tuple(TrainCase("melody_rnn", "tiny", (f"model.unroll={u}",)) for u in (1, 4)),
         sweeps=_sweep("melody_rnn", "tiny", "batch_size", (16, 64), 64)
         + _sweep("melody_rnn", "tiny", "seq_len", (32, 128), 16),
@@ -353,8 +358,29 @@ class Runner:
             else:
                 record = sampling_speed.measure_sampling(
                     model, params, batch, steps, self.plan.sample_repeats,
-                    recompute=family_of(base) == "transformer")
+                    recompute=family_of(base) == "transformer",
+                    against=self.torch_sampling(model.config, batch, steps))
             self.rec.add({**record, **base})
+
+    def torch_sampling(self, model_cfg, batch: int, steps: int):
+        """The PyTorch token-by-token sampler of ``model_cfg`` for ``measure_sampling``'s
+        ``against`` (interleaved with our jitted loop), or, without torch or with --no-torch,
+        None (the row then says why)."""
+        if not self.plan.torch:
+            return None
+        torch_baselines = load_torch_baselines()
+        if torch_baselines is None:
+            return lambda interleave: {"torch_error": NO_TORCH}
+
+        def against(interleave):
+            try:
+                return torch_baselines.measure_torch_sampling(
+                    model_cfg, batch, steps, self.plan.sample_repeats, interleave, end_id=END,
+                    pad_id=PAD)
+            except NotImplementedError as e:
+                return {"torch_error": str(e)}
+
+        return against
 
 
 def write_report(records: list[dict], meta: dict, out: Path) -> None:

@@ -122,6 +122,9 @@ def read_records(path: Path) -> list[dict]:
 TARGETS = {  # the issue's targets, shown beside the figures (never asserted)
     "lstm_ratio": 1.2,          # LSTM training, ours / PyTorch, same CPU
     "transformer_ratio": 1.3,   # Transformer training, ours / PyTorch
+    "vae_ratio": 1.2,           # MusicVAE training, ours / PyTorch
+    "frames_ratio": 1.2,        # piano-roll LSTM (LSTM-NADE) training, ours / PyTorch
+    "sampling_torch": 2.0,      # jitted sampler / PyTorch's token-by-token loop, batch 1 and 64
     "sampling_cpu": 2.0,        # jitted loop / per-event loop, CPU
     "sampling_gpu": 30.0,       # the same on a GPU
     "input_wait": 0.02,         # share of step time waiting for the next batch
@@ -155,8 +158,11 @@ def _met(value, target, higher=True) -> str:
 
 
 def family_of(record: dict) -> str:
-    """lstm | transformer | gan | vae | other, from the measured model's config."""
+    """lstm | frames | transformer | gan | vae | other, from the measured model's config
+    (frames: the piano-roll LSTM, zoo.nets.pianoroll, with its Bernoulli or NADE head)."""
     cfg = record.get("model_config") or {}
+    if "hidden" in cfg and "nade_hidden" in cfg and "head" in cfg:
+        return "frames"
     if "hidden" in cfg and "num_layers" in cfg and "unroll" in cfg:
         return "lstm"
     if "d_model" in cfg:
@@ -219,7 +225,10 @@ def markdown(records: list[dict], meta: dict) -> str:
     for fam, key, name in (("lstm", "lstm_ratio", "LSTM training, ours / PyTorch"),
                            ("transformer", "transformer_ratio",
                             "Transformer training, ours / PyTorch"),
-                           ("gan", None, "GAN training step, ours / PyTorch")):
+                           ("gan", None, "GAN training step, ours / PyTorch"),
+                           ("vae", "vae_ratio", "MusicVAE training, ours / PyTorch"),
+                           ("frames", "frames_ratio",
+                            "Piano-roll LSTM (NADE head: LSTM-NADE) training, ours / PyTorch")):
         for r in train:
             t = torch_rows.get(_label(r))
             if family_of(r) != fam or t is None:
@@ -230,6 +239,14 @@ def markdown(records: list[dict], meta: dict) -> str:
             else:
                 head.append([f"{name} ({_label(r)})", f"{t['ratio']:.2f}x", target,
                              _met(t["ratio"], TARGETS[key]) if key else "-"])
+    for s in by("sample"):
+        name = (f"jitted sampling / PyTorch token-by-token loop ({s['model']}/{s['preset']}, "
+                f"batch {s['batch']})")
+        if s.get("jit_over_torch"):
+            head.append([name, f"{s['jit_over_torch']:.2f}x", f">= {TARGETS['sampling_torch']}x",
+                         _met(s["jit_over_torch"], TARGETS["sampling_torch"])])
+        elif s.get("torch_error"):
+            head.append([name, s["torch_error"], f">= {TARGETS['sampling_torch']}x", "-"])
     for s in by("sample"):
         target = TARGETS["sampling_gpu" if gpu else "sampling_cpu"]
         head.append([f"jitted sampling / per-event loop ({s['model']}/{s['preset']}, batch "
@@ -248,8 +265,8 @@ def markdown(records: list[dict], meta: dict) -> str:
         if r.get("flops_utilisation") is None:
             continue
         fam = family_of(r)
-        name = {"transformer": "Transformer", "lstm": "LSTM", "gan": "GAN", "vae": "MusicVAE"
-                }.get(fam, fam)
+        name = {"transformer": "Transformer", "lstm": "LSTM", "gan": "GAN", "vae": "MusicVAE",
+                "frames": "Piano-roll LSTM"}.get(fam, fam)
         head.append([f"{name} FLOPs utilisation, training ({_label(r)})",
                      f"{100 * r['flops_utilisation']:.1f}% of measured {'GPU' if gpu else 'CPU'} "
                      "matmul peak",
@@ -296,7 +313,8 @@ def markdown(records: list[dict], meta: dict) -> str:
         if t is None:
             continue
         fam = family_of(r)
-        target = {"lstm": TARGETS["lstm_ratio"], "transformer": TARGETS["transformer_ratio"]}
+        target = {"lstm": TARGETS["lstm_ratio"], "transformer": TARGETS["transformer_ratio"],
+                  "vae": TARGETS["vae_ratio"], "frames": TARGETS["frames_ratio"]}
         if "error" in t:
             rows.append([_label(r), f"{r['batch_size']}x{r['seq_len']}",
                          _f(1000 * r["median_s"], 4), t["error"], "-", "-", "-"])
@@ -352,8 +370,29 @@ def markdown(records: list[dict], meta: dict) -> str:
     samples, tasks = by("sample"), by("sample_task")
     if samples or tasks:
         lines += ["## Sampling", ""]
+    versus = [s for s in samples if s.get("jit_over_torch") or s.get("torch_error")]
+    if versus:
+        lines += ["Against what a PyTorch user runs: the same model (layer sizes, vocabulary) in "
+                  "torch generating one token per call from a Python loop under "
+                  "`torch.inference_mode` (the LSTM's (h, c) state carried, the Transformer's "
+                  "keys and values in a KV cache), each token a `torch.multinomial` draw, timed "
+                  "with as many intra-op threads as JAX's CPUs and with 1 (the faster counts). "
+                  "Each torch run is followed by one of our jitted runs: ratio = torch's median / "
+                  "the median of those interleaved runs of ours (>1: ours is faster).", ""]
+        lines += _table(["model/preset", "batch", "events", "ours events/s (interleaved)",
+                         "torch events/s (threads)", "ours / torch", "target"],
+                        [[f"{s['model']}/{s['preset']}", str(s["batch"]), str(s["steps"]),
+                          _f(s.get("jit_interleaved_events_per_s")),
+                          s["torch_error"] if s.get("torch_error") else ", ".join(
+                              f"{_f(s['batch'] * s['steps'] / t)} ({n})"
+                              for n, t in s["torch_median_s_by_threads"].items()),
+                          f"{s['jit_over_torch']:.2f}x" if s.get("jit_over_torch") else "-",
+                          f">= {TARGETS['sampling_torch']}x ("
+                          f"{_met(s.get('jit_over_torch'), TARGETS['sampling_torch'])})"]
+                         for s in versus])
     if samples:
-        lines += ["Events/s of `zoo.nets.decoding.sample` (one jitted `while_loop`) "
+        lines += [("Second view: e" if versus else "E") +
+                  "vents/s of `zoo.nets.decoding.sample` (one jitted `while_loop`) "
                   "against a Python loop calling one jitted function per event (model step + "
                   "draw), same model, RNG stream and outputs (`same ids`); every row runs all "
                   "steps. Random initial weights (speed does not depend on them). For the "

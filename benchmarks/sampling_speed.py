@@ -95,11 +95,17 @@ def _first_call(fn) -> tuple[object, float]:
 
 
 def measure_sampling(model, params, batch: int, steps: int, repeats: int = 3,
-                     recompute: bool = False, primer_len: int = 1) -> dict:
+                     recompute: bool = False, primer_len: int = 1, against=None) -> dict:
     """Events/s of the jitted loop and of the per-event Python loop at ``batch`` rows, and
     whether they drew the same ids; with ``recompute``, also the cache-less jitted loop. After
     each one's first (compiling) call, the samplers take turns for ``repeats`` rounds, so they
-    see the same machine load."""
+    see the same machine load.
+
+    ``against``: ``interleave -> dict``, another library's sampler of the same model (the
+    PyTorch token loop, ``benchmarks.torch_baselines.measure_torch_sampling``), given
+    ``interleave() -> seconds`` of one call of our jitted loop to run after each of its own; its
+    dict joins the record (``torch_events_per_s``, ``jit_over_torch``, ...). This module
+    imports no torch."""
     primer = jnp.full((batch, primer_len), END, jnp.int32)
     rng = jax.random.key(1)
     loop = per_event_sampler(model, stop_at_end=False)
@@ -131,6 +137,10 @@ def measure_sampling(model, params, batch: int, steps: int, repeats: int = 3,
         record["cache_over_recompute"] = stats["recompute"] / stats["jit"]
         record["recompute_same_ids_fraction"] = float(
             np.mean(np.asarray(ids["recompute"]) == np.asarray(ids["jit"])))
+    if against is not None:
+        jit = runs["jit"]
+        record.update(against(lambda: time_calls(lambda: jax.block_until_ready(jit()), 1,
+                                                 warmup=0)[0]))
     return record
 
 
