@@ -301,3 +301,91 @@ def test_damaged_files_both_fail_or_both_agree(data):
     assert (got is None) == (want is None)
     if got is not None:
         assert got == want
+
+
+# ---------------------------------------------------------------- the fast melody encoder
+
+
+def jittered(seed, meter=(4, 4), tempos=((0, 500000),), tpq=480, tracks=3, drums_only=False):
+    """A single-tempo (by default) song played by hand: onsets a few ticks off the grid (so
+    that notes quantise onto one step), chords, short notes (zero steps long once quantised),
+    pitches beyond the melody range; the last track on the drum channel."""
+    rng = np.random.default_rng(seed)
+    numerator, denominator = meter
+    conductor = [(t, tempo(us)) for t, us in tempos]
+    conductor.append((0, b"\xff\x58\x04" + bytes([numerator, denominator.bit_length() - 1,
+                                                  24, 8])))
+    out = [conductor]
+    for t in range(tracks):
+        ch = 9 if drums_only or t == tracks - 1 else t
+        low = int(rng.integers(24, 80))
+        events, free, tick = [(0, bytes([0xC0 | ch, t]))], {}, int(rng.integers(0, 4 * tpq))
+        for _ in range(int(rng.integers(40, 120))):
+            tick += int(rng.choice([0, tpq // 4, tpq // 2, tpq])) + int(rng.integers(0, 7))
+            for _ in range(int(rng.integers(1, 4))):
+                pitch = low + int(rng.integers(0, 30))
+                start = tick + int(rng.integers(0, 4))
+                if free.get(pitch, -1) >= start:
+                    continue  # no key struck while it sounds (the fallback case)
+                end = start + int(rng.choice([3, 20, tpq // 2, tpq, 3 * tpq]))
+                free[pitch] = end
+                events += [(start, bytes([0x90 | ch, pitch, int(rng.integers(1, 128))])),
+                           (end, bytes([0x80 | ch, pitch, 0]))]
+        out.append(events)
+    return out
+
+
+def melody_files():
+    """The benchmark's pop songs (1-3 tempos, one in ten type 0) and jittered songs in several
+    meters and tempo maps."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from benchmarks.prepare_scale import song as pop_song
+
+    rng = np.random.default_rng(3)
+    files = [pop_song(rng) for _ in range(14)]
+    cases = [{"meter": m} for m in ((4, 4), (3, 4), (6, 8), (5, 4), (1, 32), (7, 16))]
+    cases += [{"tempos": ((480, 400000),)}, {"tempos": ((0, 500000), (960, 500000))},
+              {"tempos": ((0, 600000), (960, 400000))}, {"drums_only": True},
+              {"tpq": 96}, {"tpq": 1000, "tracks": 5}]
+    files += [midi_file(jittered(s, **case), tpq=case.get("tpq", 480))
+              for s, case in enumerate(cases)]
+    files.append(midi_file([sum(jittered(20), [])], fmt=0))
+    return files
+
+
+def test_fast_melody_encoder_equals_note_seq_path(tmp_path):
+    """``zoo prepare``'s fast path (symusic's arrays -> ids, no NoteSequence) gives the ids or
+    the skip reason of the note-seq path (note-seq's reader, then ``codec.encode``) on every
+    file, for the default codec and for fields that reach its other rules."""
+    from zoo.data.prepare import _encode, _encode_midi_fast, reason_of
+    from zoo.data.sources import get_source
+
+    for i, data in enumerate(melody_files()):
+        (tmp_path / f"{i:02d}.mid").write_bytes(data)
+    source = get_source("midi-dir", str(tmp_path))
+    codecs = [get_codec("melody"), get_codec("melody", min_note=60, max_note=66),
+              get_codec("melody", min_bars=12, min_unique_pitches=8, max_steps=70)]
+    outcomes, fast = set(), 0
+    for rel in source.inputs():
+        ns = read_note_seq((tmp_path / rel).read_bytes())
+        for codec in codecs:
+            try:
+                want = ("ids", _encode(codec, ns).tolist()) if ns.notes else ("skip", "no notes")
+            except Exception as e:  # noqa: BLE001 - the codec's skip, as prepare records it
+                want = ("skip", str(reason_of(e)))
+            try:
+                got = _encode_midi_fast(source, codec, rel)
+            except SkipPiece as e:
+                got = [], [(rel, e.reason)]
+            assert got is not None, rel
+            encoded, rejects = got
+            got = ("ids", encoded[0][2].tolist()) if encoded else ("skip", str(rejects[0][1]))
+            assert got == want, (rel, codec)
+            assert not encoded or encoded[0][3] == "symusic"
+            outcomes.add(want[0] if want[0] == "ids" else want[1].split(":")[0])
+            fast += 1
+    assert {"ids", "tempo change", "no notes", "melody too short", "ValueError",
+            "non-integer steps per bar"} <= outcomes, outcomes

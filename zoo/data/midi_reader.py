@@ -36,6 +36,7 @@ note-off, symusic at the note-on).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import struct
 from pathlib import Path
@@ -195,18 +196,52 @@ def mido_reads(chunk: bytes) -> bool:
     return i == n
 
 
+def _table(*ranges: tuple[int, int]) -> np.ndarray:
+    """A bool (256,) lookup table: True for the byte values in the inclusive ranges."""
+    table = np.zeros(256, bool)
+    for lo, hi in ranges:
+        table[lo:hi + 1] = True
+    return table
+
+
+_IS_SYSTEM_BYTE = _table((0xF1, 0xF6), (0xF8, 0xFE))  # _SYSTEM_BYTE
+_IS_AFTERTOUCH = _table((0xA0, 0xAF), (0xD0, 0xDF))  # _AFTERTOUCH_BYTE
+_IS_HIGH_DATA_STATUS = _table((0xA0, 0xAF), (0xD0, 0xEF))  # _HIGH_DATA's status bytes
+_IS_SYSEX = _table((0xF0, 0xF0), (0xF7, 0xF7))
+
+
+def status_scans(music: np.ndarray) -> tuple[list[int], bool, bool, bool]:
+    """The regular expressions' answers on uint8 bytes (N,), by table lookups: (the starts of
+    ``_SYSEX`` matches, whether ``_SYSTEM_BYTE``, ``_HIGH_DATA`` and ``_AFTERTOUCH_BYTE``
+    match anywhere)."""
+    after_low = np.empty(len(music), bool)  # (?<![\x80-\xff])
+    after_low[:1] = True
+    np.less(music[:-1], 0x80, out=after_low[1:])
+    sysex = np.flatnonzero(_IS_SYSEX[music] & after_low).tolist()
+    status = music[:-1][after_low[:-1] & (music[1:] >= 0x80)]
+    return (sysex, bool(_IS_SYSTEM_BYTE[music].any()), bool(_IS_HIGH_DATA_STATUS[status].any()),
+            bool(_IS_AFTERTOUCH[music].any()))
+
+
 def _check_bytes(chunk: bytes, track: int) -> None:
-    music = bytearray(chunk)  # the chunk with meta payloads blanked, for the status scans
+    """Fallback for a track chunk whose bytes mido may read otherwise than symusic. The scans
+    are the regular expressions above, done as numpy lookups over the chunk (a byte "after a
+    byte below 128" is where a status byte can stand; ``_SYSTEM`` and ``mido_reads`` run only
+    where a lookup finds a byte they look for)."""
+    raw = np.frombuffer(chunk, np.uint8)
+    metas = np.flatnonzero(raw[:-1] == 0xFF)  # _ANY_META: 0xFF, a byte after it, none above
+    metas = metas[(metas == 0) | (raw[metas - 1] < 0x80)].tolist()  # 127 before it
+    music = raw.copy()  # the chunk with meta payloads blanked, for the status scans
     covered = 0
-    for m in _ANY_META.finditer(chunk):
-        if m.start() < covered:
+    for start in metas:
+        if start < covered:
             continue  # an 0xFF inside an earlier meta's payload
-        kind = m.group(1)[0]
-        length, at = _vlq(chunk, m.end())
+        kind = chunk[start + 1]
+        length, at = _vlq(chunk, start + 2)
         payload = chunk[at:at + length]
         if len(payload) < length:
             raise Fallback(f"meta event 0x{kind:02x} runs past the end of track {track}")
-        music[at:at + length] = bytes(length)
+        music[at:at + length] = 0
         covered = at + length
         if kind not in _META_KNOWN:
             raise Fallback(f"meta event of unknown type 0x{kind:02x} in track {track}")
@@ -222,8 +257,25 @@ def _check_bytes(chunk: bytes, track: int) -> None:
             raise Fallback(f"time signature denominator 2**{payload[1]} in track {track}")
         elif kind == 0x54 and payload[0] >> 5 > 3:
             raise Fallback(f"SMPTE offset with an unknown frame rate in track {track}")
-    for m in _SYSEX.finditer(music):
-        length, at = _vlq(music, m.end())
+    sysex, system_byte, high_data, aftertouch = status_scans(music)
+    if sysex or system_byte:
+        _check_system_bytes(music.tobytes(), sysex, track)
+    if high_data:
+        raise Fallback(f"possible data bytes above 127 in track {track}")
+    if aftertouch and not mido_reads(chunk):
+        raise Fallback(f"track {track} as mido reads it is damaged (aftertouch data)")
+    end = chunk.find(_END_OF_TRACK)
+    if end not in (-1, len(chunk) - 3):
+        raise Fallback(f"end of track before the end of track {track}'s chunk")
+    if end == -1 and chunk[-1] >= 0x80:  # cut inside a delta time or after a status byte
+        raise Fallback(f"track {track} ends inside an event")
+
+
+def _check_system_bytes(music: bytes, sysex: list[int], track: int) -> None:
+    """The rare part of ``_check_bytes``: system exclusive events (at ``sysex``) and system
+    message bytes in ``music`` (the chunk with meta payloads blanked)."""
+    for start in sysex:
+        length, at = _vlq(music, start + 1)
         if at + length > len(music):
             raise Fallback(f"system exclusive data runs past the end of track {track}")
         payload = music[at:at + length]
@@ -235,15 +287,6 @@ def _check_bytes(chunk: bytes, track: int) -> None:
             raise Fallback(f"system exclusive data above 127 in track {track}")
     if _SYSTEM_BYTE.search(music) and _SYSTEM.search(music):
         raise Fallback(f"system message bytes in track {track}")
-    if _HIGH_DATA.search(music):
-        raise Fallback(f"possible data bytes above 127 in track {track}")
-    if _AFTERTOUCH_BYTE.search(music) and not mido_reads(chunk):
-        raise Fallback(f"track {track} as mido reads it is damaged (aftertouch data)")
-    end = chunk.find(_END_OF_TRACK)
-    if end not in (-1, len(chunk) - 3):
-        raise Fallback(f"end of track before the end of track {track}'s chunk")
-    if end == -1 and chunk[-1] >= 0x80:  # cut inside a delta time or after a status byte
-        raise Fallback(f"track {track} ends inside an event")
 
 
 # ---------------------------------------------------------------------------- time
@@ -341,9 +384,72 @@ def _overlaps(start: np.ndarray, end: np.ndarray, pitch: np.ndarray) -> bool:
     return bool(np.any(same & ((s[1:] < e[:-1]) | (s[1:] == s[:-1]) | (zero & (s[1:] == e[:-1])))))
 
 
+@dataclasses.dataclass
+class Instrument:
+    """One instrument of a file as the fast reader found it: its notes in canonical order (the
+    arrays (N,): pitch, velocity int64; start, end float64 seconds), controls and bends."""
+
+    number: int
+    program: int
+    is_drum: bool
+    name: str | None
+    pitch: np.ndarray
+    velocity: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    controls: tuple[np.ndarray, np.ndarray, np.ndarray] | None  # seconds, number, value
+    bends: tuple[list[float], list[int]] | None  # seconds, value
+
+
+@dataclasses.dataclass
+class FastRead:
+    """A MIDI file as ``read_fast`` reads it, before it becomes a NoteSequence: what
+    ``zoo.data.fast_encode`` encodes without building one. Times in seconds."""
+
+    ticks_per_quarter: int
+    time_signatures: list[tuple[float, int, int]]  # (time, numerator, denominator)
+    key_signatures: list[tuple[float, int, int]]  # (time, key, mode)
+    tempos: list[tuple[float, float]]  # (time, qpm)
+    instruments: list[Instrument]
+
+    @property
+    def total_time(self) -> float:
+        """The last note's end, as NoteSequence.total_time (0.0 without notes)."""
+        return max((float(i.end.max()) for i in self.instruments if len(i.end)), default=0.0)
+
+    def note_sequence(self) -> music_pb2.NoteSequence:
+        ns = music_pb2.NoteSequence(ticks_per_quarter=self.ticks_per_quarter)
+        ns.source_info.encoding_type = music_pb2.NoteSequence.SourceInfo.MIDI
+        for t, numerator, denominator in self.time_signatures:
+            ns.time_signatures.add(time=t, numerator=numerator, denominator=denominator)
+        for t, key, mode in self.key_signatures:
+            ns.key_signatures.add(time=t, key=key, mode=mode)
+        for t, qpm in self.tempos:
+            ns.tempos.add(time=t, qpm=qpm)
+        for instrument in self.instruments:
+            _add_instrument(ns, instrument)
+        ns.total_time = self.total_time
+        return ns
+
+
+def read_parts_or_none(data: bytes) -> FastRead | None:
+    """``read_parts``, or None where ``read_midi`` would not take the fast reader's result
+    (a Fallback, or damage: note-seq decides)."""
+    try:
+        return read_parts(data)
+    except (Fallback, _Damage):
+        return None
+
+
 def read_fast(data: bytes) -> music_pb2.NoteSequence:
     """MIDI bytes -> NoteSequence as note-seq reads them (notes in ``canonical_order``).
     Raises Fallback when note-seq must decide, _Damage when the file is damaged."""
+    return read_parts(data).note_sequence()
+
+
+def read_parts(data: bytes) -> FastRead:
+    """MIDI bytes -> FastRead: ``read_fast`` without the NoteSequence (the same checks and
+    Fallback / _Damage)."""
     _fmt, division, tracks = split_chunks(data)
     if division <= 0:
         raise Fallback("SMPTE time division")
@@ -354,25 +460,20 @@ def read_fast(data: bytes) -> music_pb2.NoteSequence:
     first = scores[0]
     tempo = first.tempos.numpy()
     tick_map = TickMap(division, tempo["time"], tempo["mspq"])
-    ns = music_pb2.NoteSequence(ticks_per_quarter=division)
-    ns.source_info.encoding_type = music_pb2.NoteSequence.SourceInfo.MIDI
+    signatures = []
     for ts in first.time_signatures:
         if ts.numerator <= 0:
             raise _Damage(f"corrupt time signature {ts.numerator}/{ts.denominator} in track 1",
                           "ValueError: numerator must be positive")
         if ts.denominator <= 0 or ts.denominator & (ts.denominator - 1):
             raise Fallback("time signature denominator beyond 2**7")
-        ns.time_signatures.add(time=float(tick_map([ts.time])[0]), numerator=ts.numerator,
-                               denominator=ts.denominator)
+        signatures.append((float(tick_map([ts.time])[0]), ts.numerator, ts.denominator))
+    keys = []
     for ks in first.key_signatures:
         minor = ks.tonality == 1
-        key = (7 * ks.key + (9 if minor else 0)) % 12
-        ns.key_signatures.add(time=float(tick_map([ks.time])[0]), key=key,
-                              mode=music_pb2.NoteSequence.KeySignature.MINOR if minor else 0)
-    for t, qpm in tick_map.tempos():
-        ns.tempos.add(time=t, qpm=qpm)
-
-    instrument = 0
+        keys.append((float(tick_map([ks.time])[0]), (7 * ks.key + (9 if minor else 0)) % 12,
+                     music_pb2.NoteSequence.KeySignature.MINOR if minor else 0))
+    read = FastRead(division, signatures, keys, tick_map.tempos(), [])
     for i, score in enumerate(scores, 1):
         kept = []
         for channel, part, notes in _channels(score, i):
@@ -390,9 +491,8 @@ def read_fast(data: bytes) -> music_pb2.NoteSequence:
                 kept.append((off, channel, part, notes,
                              frozenset(notes["pitch"][closed & (stop == off)].tolist())))
         for _, _, part, notes, _ in _instrument_order(kept, tracks[i - 1][1], i):
-            _add_instrument(ns, instrument, part, notes, tick_map)
-            instrument += 1
-    return ns
+            read.instruments.append(_instrument(len(read.instruments), part, notes, tick_map))
+    return read
 
 
 def _channels(score, track: int):
@@ -402,6 +502,8 @@ def _channels(score, track: int):
     controllers is not rebuilt), so the parts found have distinct channels."""
     found = []
     for part in score.tracks:
+        if len(part.notes) == 1 and part.notes[0].time >= LATE:
+            continue  # only the marker: a channel with no notes (most of the 16)
         a = part.notes.numpy()
         marker = a["time"] >= LATE
         if not marker.any():
@@ -482,48 +584,65 @@ _CONTROL = np.dtype([("tag", "u1"), ("size", "u1"), ("t_time", "u1"), ("time", "
                      ("program", "u1"), ("t_drum", "u1"), ("drum", "u1")])
 
 
-def _add_instrument(ns, instrument: int, part, a: dict, tick_map: TickMap) -> None:
+def _instrument(number: int, part, a: dict, tick_map: TickMap) -> Instrument:
     closed = a["duration"] > 0
     start = a["time"][closed].astype(np.int64)
     end = start + a["duration"][closed]
     pitch, velocity = a["pitch"][closed].astype(np.int64), a["velocity"][closed].astype(np.int64)
     order = np.lexsort((start, pitch, end))
-    start_s, end_s = tick_map(start[order]), tick_map(end[order])
-    program, is_drum = int(part.program), bool(part.is_drum)
+    program, is_drum, name = int(part.program), bool(part.is_drum), None
     if part.name:
         if "\ufffd" in part.name:
             raise Fallback("a track name that is not UTF-8")
         # symusic decodes names as UTF-8, mido (note-seq) as latin-1
         name = part.name.encode("utf-8").decode("latin-1")
-        ns.instrument_infos.add(name=name, instrument=instrument)
-    if instrument > 127 or program > 127:
+    if number > 127 or program > 127:
         raise Fallback("more than 128 instruments")
-    notes = np.zeros(len(order), _NOTE)
-    notes[["tag", "size", "t_pitch", "t_velocity", "t_start", "t_end", "t_instrument",
-           "t_program", "t_drum"]] = (0x42, _NOTE.itemsize - 2, 0x08, 0x10, 0x19, 0x21, 0x38,
-                                      0x40, 0x48)
-    notes["pitch"], notes["velocity"] = pitch[order], velocity[order]
-    notes["start"], notes["end"] = start_s, end_s
-    notes["instrument"], notes["program"], notes["drum"] = instrument, program, is_drum
-    ns.MergeFromString(notes.tobytes())  # appends the notes, in order
-    if len(end_s):
-        ns.total_time = max(ns.total_time, float(end_s.max()))
+    controls = bends = None
     if len(part.controls):
         c = part.controls.numpy()
-        changes = np.zeros(len(c["time"]), _CONTROL)
-        changes[["tag", "size", "t_time", "t_number", "t_value", "t_instrument", "t_program",
-                 "t_drum"]] = (0x5A, _CONTROL.itemsize - 2, 0x09, 0x10, 0x18, 0x20, 0x28, 0x30)
-        changes["time"], changes["number"], changes["value"] = (tick_map(c["time"]), c["number"],
-                                                                c["value"])
-        changes["instrument"], changes["program"], changes["drum"] = instrument, program, is_drum
-        ns.MergeFromString(changes.tobytes())
+        controls = tick_map(c["time"]), c["number"], c["value"]
     if len(part.pitch_bends):
         b = part.pitch_bends.numpy()
         if b["value"].min() < -8192 or b["value"].max() > 8191:
             raise Fallback("a pitch bend above 14 bits")
-        for t, v in zip(tick_map(b["time"]).tolist(), b["value"].tolist()):
-            ns.pitch_bends.add(time=t, bend=v, instrument=instrument, program=program,
-                               is_drum=is_drum)
+        bends = tick_map(b["time"]).tolist(), b["value"].tolist()
+    return Instrument(number, program, is_drum, name, pitch[order], velocity[order],
+                      tick_map(start[order]), tick_map(end[order]), controls, bends)
+
+
+def _records(dtype: np.dtype, tags: dict[str, int], n: int) -> np.ndarray:
+    """(n,) records of ``dtype`` with the tag bytes (and the record size) filled in."""
+    one = np.zeros((), dtype)
+    for field, value in {"tag": tags.pop("tag"), "size": dtype.itemsize - 2, **tags}.items():
+        one[field] = value
+    return np.full(n, one, dtype)
+
+
+_NOTE_TAGS = {"tag": 0x42, "t_pitch": 0x08, "t_velocity": 0x10, "t_start": 0x19, "t_end": 0x21,
+              "t_instrument": 0x38, "t_program": 0x40, "t_drum": 0x48}
+_CONTROL_TAGS = {"tag": 0x5A, "t_time": 0x09, "t_number": 0x10, "t_value": 0x18,
+                 "t_instrument": 0x20, "t_program": 0x28, "t_drum": 0x30}
+
+
+def _add_instrument(ns, i: Instrument) -> None:
+    if i.name is not None:
+        ns.instrument_infos.add(name=i.name, instrument=i.number)
+    notes = _records(_NOTE, dict(_NOTE_TAGS), len(i.pitch))
+    notes["pitch"], notes["velocity"], notes["start"], notes["end"] = (i.pitch, i.velocity,
+                                                                       i.start, i.end)
+    notes["instrument"], notes["program"], notes["drum"] = i.number, i.program, i.is_drum
+    ns.MergeFromString(notes.tobytes())  # appends the notes, in order
+    if i.controls is not None:
+        changes = _records(_CONTROL, dict(_CONTROL_TAGS), len(i.controls[0]))
+        changes["time"], changes["number"], changes["value"] = i.controls
+        changes["instrument"], changes["program"], changes["drum"] = (i.number, i.program,
+                                                                      i.is_drum)
+        ns.MergeFromString(changes.tobytes())
+    if i.bends is not None:
+        for t, v in zip(*i.bends):
+            ns.pitch_bends.add(time=t, bend=v, instrument=i.number, program=i.program,
+                               is_drum=i.is_drum)
 
 
 def canonical_order(ns: music_pb2.NoteSequence) -> music_pb2.NoteSequence:
