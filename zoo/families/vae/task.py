@@ -38,6 +38,7 @@ from zoo.codecs.base import without_corpus_filters
 from zoo.config import TrainConfig
 from zoo.data.batcher import Batcher
 from zoo.errors import SkipPiece, ZooError
+from zoo.eval import Notes, pitch
 from zoo.families.task import Column, Metric, Task
 from zoo.families.vae.config import Config
 from zoo.families.vae.windows import (
@@ -46,10 +47,16 @@ from zoo.families.vae.windows import (
     check_codec,
     eval_window_batches,
     train_batches,
+    window_index,
     window_of,
 )
 
 LN2 = math.log(2.0)
+# The interpolation check of ``zoo eval`` (``interpolation_report``): seeded pairs of a split's
+# windows, points along each slerp, the temperature of ``zoo interpolate``.
+INTERPOLATION_PAIRS = 64
+INTERPOLATION_STEPS = 8
+INTERPOLATION_TEMPERATURE = 0.5
 
 
 # ---------------------------------------------------------------- the loss terms
@@ -138,6 +145,19 @@ def _interpolate(model, params, ids_2xT, steps: int, rng, temperature):
     mu, _ = model.apply({"params": params}, ids_2xT, method="encode")
     z = slerp(mu[0], mu[1], jnp.linspace(0.0, 1.0, steps))
     return _decode(model, params, z, rng, temperature, 0, 1.0)
+
+
+@functools.partial(jax.jit, static_argnames=("model", "steps"))
+def _interpolate_pairs(model, params, a_PxT, b_PxT, steps: int, rng, temperature):
+    """ids_PxSxT: for each pair (a_p, b_p), the decodings of ``steps`` points of the slerp from
+    mu(a_p) to mu(b_p), ends included (``_interpolate`` for P pairs in one call)."""
+    mu_a, _ = model.apply({"params": params}, a_PxT, method="encode")
+    mu_b, _ = model.apply({"params": params}, b_PxT, method="encode")
+    t = jnp.linspace(0.0, 1.0, steps)
+    z_PxSxZ = jax.vmap(lambda a, b: slerp(a, b, t))(mu_a, mu_b)
+    P, S, Z = z_PxSxZ.shape
+    ids = _decode(model, params, z_PxSxZ.reshape(P * S, Z), rng, temperature, 0, 1.0)
+    return ids.reshape(P, S, -1)
 
 
 @functools.partial(jax.jit, static_argnames=("model",))
@@ -278,6 +298,30 @@ class VAETask(Task):
         sampled, greedy = (counts / steps).tolist()
         return {"sampled_accuracy": sampled, "greedy_accuracy": greedy}
 
+    def extra_report(self, params, data, splits) -> tuple[list[str], dict]:
+        """Whether interpolations stay in key: ``interpolation_report`` on each split."""
+        lines, rows = [], {}
+        for name in splits:
+            split = data.split(name)
+            row = interpolation_report(self, params, split) if len(split) else None
+            if row is None:
+                continue
+            rows[name] = row
+            if not lines:
+                lines += [f"interpolation: {row['pairs']} seeded pairs of windows (a, b), "
+                          f"{row['points']} slerp points each, temperature "
+                          f"{row['temperature']:g}; scale consistency, mean over pairs: of the "
+                          "sequence (data: a then b) and of each window (inner points)",
+                          f"{'split':<6} {'data seq':>8} {'interp seq':>10} {'diff':>7} "
+                          f"{'data win':>8} {'interp win':>10} {'notes data/interp':>17}"]
+            lines.append(f"{name:<6} {row['data_scale_consistency']:>8.3f} "
+                         f"{row['interpolated_scale_consistency']:>10.3f} "
+                         f"{row['difference']:>+7.3f} {row['data_window_scale_consistency']:>8.3f}"
+                         f" {row['interpolated_window_scale_consistency']:>10.3f} "
+                         f"{row['data_notes_per_window']:>8.1f}/"
+                         f"{row['interpolated_notes_per_window']:<8.1f}")
+        return lines, ({"interpolation": rows} if rows else {})
+
 
 # ---------------------------------------------------------------- functions over (task, params)
 
@@ -327,6 +371,58 @@ def interpolate(task: VAETask, params, a, b, steps: int, rng, *, temperature=0.5
         raise ZooError(f"--steps must be at least 2 (the two ends), not {steps}")
     ids = jnp.asarray(windows(task, [a, b]))
     return np.asarray(_interpolate(task.model, params, ids, steps, rng, temperature))
+
+
+def _scale_consistency(codec, windows_NxT) -> float:
+    """The eval suite's scale consistency (``zoo.eval.pitch``) of the windows played one after
+    the other; nan without notes."""
+    return pitch.scale_consistency(Notes.from_sequence(to_note_sequence(codec, windows_NxT)))
+
+
+def interpolation_report(task: VAETask, params, split, *, pairs: int = INTERPOLATION_PAIRS,
+                         steps: int = INTERPOLATION_STEPS,
+                         temperature: float = INTERPOLATION_TEMPERATURE, seed: int = 0
+                         ) -> dict | None:
+    """Do interpolations between two of the split's windows stay in key?
+
+    Pairs: ``2 * pairs`` distinct windows drawn (seeded) from the split's non-overlapping
+    windows, a_p = the first half, b_p = the second. Each pair is interpolated as ``zoo
+    interpolate`` does (slerp of the posterior means, ``steps`` points, decoded at
+    ``temperature``). Scale consistency (``zoo.eval.pitch``), mean over pairs, two ways:
+
+    - sequence: the interpolation as ``zoo interpolate`` writes it (the ``steps`` decoded windows
+      one after the other) beside the data pair (a then b);
+    - window: each decoded inner point (0 < t < 1) beside each data window.
+
+    Also the mean notes per window of both (a decoder that falls silent scores nothing). None
+    when the split has fewer than 2 windows."""
+    if steps < 3:
+        raise ZooError(f"an interpolation check needs at least 3 points, not {steps}")
+    index = window_index(split, task.codec, task.spec, task.spec.steps)
+    n = min(pairs, len(index) // 2)
+    if n < 1:
+        return None
+    pick = np.random.default_rng(seed).choice(len(index), 2 * n, replace=False)
+    ids = np.stack([window_of(split[p][s:], task.codec, task.window_steps)
+                    for p, s in index[pick]]).astype(np.int32)
+    out_PxSxT = np.asarray(_interpolate_pairs(task.model, params, jnp.asarray(ids[:n]),
+                                              jnp.asarray(ids[n:]), steps,
+                                              jax.random.key(seed), temperature))
+    codec = task.codec
+    data_seq = [_scale_consistency(codec, ids[[p, n + p]]) for p in range(n)]
+    interp_seq = [_scale_consistency(codec, out_PxSxT[p]) for p in range(n)]
+    data_win = [_scale_consistency(codec, w[None]) for w in ids]
+    inner = out_PxSxT[:, 1:-1].reshape(-1, ids.shape[1])
+    interp_win = [_scale_consistency(codec, w[None]) for w in inner]
+    notes = lambda rows: float(np.mean([len(codec.decode(w).notes) for w in rows]))
+    row = {"pairs": n, "points": steps, "temperature": temperature,
+           "data_scale_consistency": float(np.nanmean(data_seq)),
+           "interpolated_scale_consistency": float(np.nanmean(interp_seq)),
+           "data_window_scale_consistency": float(np.nanmean(data_win)),
+           "interpolated_window_scale_consistency": float(np.nanmean(interp_win)),
+           "data_notes_per_window": notes(ids), "interpolated_notes_per_window": notes(inner)}
+    row["difference"] = row["interpolated_scale_consistency"] - row["data_scale_consistency"]
+    return row
 
 
 def to_note_sequence(codec, ids_NxT) -> note_seq.NoteSequence:
