@@ -14,8 +14,10 @@ import dataclasses
 import multiprocessing as mp
 import pickle
 import signal
+import sys
 import threading
 import time
+import types
 from collections.abc import Callable, Iterator, Sequence
 from multiprocessing.connection import wait
 
@@ -100,7 +102,23 @@ def _quiet() -> None:
         logging.set_verbosity(logging.ERROR)  # note-seq's per-tune parser warnings
 
 
+def _without_notebook_utils() -> None:
+    """note-seq's package imports its notebook helpers (bokeh, pandas, IPython: about 0.7 s of
+    the 2 s a worker takes to start); a worker never plots or plays a sequence, so in a worker
+    that module is a stub whose functions say so."""
+    if "note_seq" in sys.modules:
+        return
+    stub = types.ModuleType("note_seq.notebook_utils")
+
+    def unavailable(*args, **kwargs):
+        raise RuntimeError("note_seq.notebook_utils is not loaded in zoo's worker processes")
+
+    stub.play_sequence = stub.plot_sequence = unavailable
+    sys.modules[stub.__name__] = stub
+
+
 def _worker(conn, fn_pickle: bytes, seconds: float | None) -> None:
+    _without_notebook_utils()
     _quiet()  # before unpickling fn, which imports note_seq
     fn = pickle.loads(fn_pickle)
     conn.send("ready")
@@ -185,11 +203,13 @@ def run(fn: Callable, items: Sequence, workers: int, seconds: float | None = Non
                     reason = f"timed out after {seconds:g} s (worker killed)"
                     yield slots[conn].task[0], None, reason
                     stop(conn)
-    finally:
-        for conn, slot in slots.items():
+    finally:  # every result is in: the workers are told to stop, then killed where they
+        for conn in slots:  # still tear their interpreter down (note-seq's modules: 0.5 s)
             with contextlib.suppress(OSError):
                 conn.send(None)
-            slot.proc.join(0.5)
+        deadline = time.monotonic() + 0.2
+        for slot in slots.values():
+            slot.proc.join(max(0.0, deadline - time.monotonic()))
             if slot.proc.is_alive():
                 slot.proc.kill()
                 slot.proc.join()
