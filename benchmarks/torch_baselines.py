@@ -167,7 +167,13 @@ def torch_transformer_lm(cfg) -> nn.Module:
                 x = block.step(x, layer_cache, pos)
             return self.logits(self.norm(x))[:, -1]
 
-    return TransformerLM()
+    model = TransformerLM()
+    for linear in model.modules():      # flax's Dense init (LeCun normal, zero bias), so the
+        if isinstance(linear, nn.Linear):   # loss at init is ours (torch_parity)
+            nn.init.normal_(linear.weight, std=linear.in_features ** -0.5)
+            if linear.bias is not None:
+                nn.init.zeros_(linear.bias)
+    return model
 
 
 # ---------------------------------------------------------------- MuseGAN
