@@ -37,6 +37,7 @@ note-off, symusic at the note-on).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import struct
 from pathlib import Path
@@ -223,8 +224,9 @@ def status_scans(music: np.ndarray) -> tuple[list[int], bool, bool, bool]:
             bool(_IS_AFTERTOUCH[music].any()))
 
 
-def _check_bytes(chunk: bytes, track: int) -> None:
-    """Fallback for a track chunk whose bytes mido may read otherwise than symusic. The scans
+def _check_bytes(chunk: bytes, track: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Fallback for a track chunk whose bytes mido may read otherwise than symusic; else its
+    ``channels_in``. The scans
     are the regular expressions above, done as numpy lookups over the chunk (a byte "after a
     byte below 128" is where a status byte can stand; ``_SYSTEM`` and ``mido_reads`` run only
     where a lookup finds a byte they look for)."""
@@ -269,6 +271,7 @@ def _check_bytes(chunk: bytes, track: int) -> None:
         raise Fallback(f"end of track before the end of track {track}'s chunk")
     if end == -1 and chunk[-1] >= 0x80:  # cut inside a delta time or after a status byte
         raise Fallback(f"track {track} ends inside an event")
+    return channels_in(music)
 
 
 def _check_system_bytes(music: bytes, sysex: list[int], track: int) -> None:
@@ -332,26 +335,44 @@ class TickMap:
 
 
 # Appended to every track before symusic reads it: a long pause, then a note-off for every key
-# of every channel. symusic pairs a note-off with the oldest open note of its key and drops
-# notes never released; pretty_midi releases every open note of a key at its next note-off. A
-# note that ends at or after LATE was never released in the file: such a file goes to note-seq.
-# Then a marker note per channel (key 0, velocity = channel + 1), which symusic files under the
-# channel's last program: a part without a marker shares its channel with another program.
+# of every channel with note-ons. symusic pairs a note-off with the oldest open note of its key
+# and drops notes never released; pretty_midi releases every open note of a key at its next
+# note-off. A note that ends at or after LATE was never released in the file: such a file goes
+# to note-seq. Then a marker note per channel with any channel message (key 0, velocity =
+# channel + 1), which symusic files under the channel's last program: a part without a marker
+# shares its channel with another program. The channels are those of every status byte in the
+# chunk (``channels_in``: a superset, as a byte of a delta time may look like one).
 LATE = 0x0FFFFFFF  # ticks: the longest delta time a MIDI file can hold
-_RELEASE_ALL = (
-    b"\xff\xff\xff\x7f"
-    + b"\x00".join(bytes([0x80 | ch, key, 0]) for ch in range(16) for key in range(128))
-    + b"".join(b"\x00" + bytes([0x90 | ch, 0, ch + 1]) for ch in range(16))
-    + b"\x01" + b"\x00".join(bytes([0x80 | ch, 0, 0]) for ch in range(16))
-    + b"\x00\xff\x2f\x00")
 
 
-def _parse_track(chunk: bytes, division: int, track: int, offset: int):
+@functools.lru_cache(maxsize=256)
+def _release_all(note_channels: tuple[int, ...], channels: tuple[int, ...]) -> bytes:
+    """The appendix above for these channels (end of track included)."""
+    events = [(0, bytes([0x80 | ch, key, 0])) for ch in note_channels for key in range(128)]
+    events += [(0, bytes([0x90 | ch, 0, ch + 1])) for ch in channels]
+    events += [(int(k == 0), bytes([0x80 | ch, 0, 0])) for k, ch in enumerate(channels)]
+    out = bytearray(b"\xff\xff\xff\x7f")  # LATE, as the first event's delta time
+    for k, (delta, message) in enumerate(events):
+        out += (b"" if k == 0 else bytes([delta])) + message
+    return bytes(out + (b"\x00" if events else b"") + _END_OF_TRACK)
+
+
+def channels_in(music: np.ndarray) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(channels of note-on status bytes, channels of any channel status byte) in uint8 track
+    bytes (N,) with meta payloads blanked: supersets of the channels the track uses."""
+    status = music[(music >= 0x80) & (music < 0xF0)]
+    used = np.zeros((2, 16), bool)
+    used[0, status[status >> 4 == 9] & 0x0F] = True
+    used[1, status & 0x0F] = True
+    return tuple(np.flatnonzero(used[0]).tolist()), tuple(np.flatnonzero(used[1]).tolist())
+
+
+def _parse_track(chunk: bytes, division: int, track: int, offset: int, channels):
     import symusic
 
     if chunk.endswith(_END_OF_TRACK):  # its delta time goes to an empty text event instead
         chunk = chunk[:-3] + b"\xff\x01\x00"
-    chunk += _RELEASE_ALL
+    chunk += _release_all(*channels)
     one = b"MThd" + struct.pack(">LhhH", 6, 1, 1, division) + b"MTrk" + struct.pack(
         ">L", len(chunk)) + chunk
     try:
@@ -455,8 +476,8 @@ def read_parts(data: bytes) -> FastRead:
         raise Fallback("SMPTE time division")
     scores = []
     for i, (offset, chunk) in enumerate(tracks, 1):
-        _check_bytes(chunk, i)
-        scores.append(_parse_track(chunk, division, i, offset))
+        channels = _check_bytes(chunk, i)
+        scores.append(_parse_track(chunk, division, i, offset, channels))
     first = scores[0]
     tempo = first.tempos.numpy()
     tick_map = TickMap(division, tempo["time"], tempo["mspq"])
