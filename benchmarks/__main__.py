@@ -52,6 +52,7 @@ class Plan:
     sampling: tuple[tuple[str, str, tuple[int, ...], int], ...] = ()  # model, preset, B's, steps
     prepare: tuple[tuple[str, str | None, str], ...] = ()      # (source, path, codec): function
     prepare_cli: tuple[tuple[str, str | None, str], ...] = ()  # the same by `zoo prepare`
+    prepare_midi: int = 0  # generated MIDI files for the midi-dir old/new row (0: none)
     steps: int = 10
     warmup: int = 2
     input_wait_steps: int = 30    # the loop runs this many steps per input-wait figure
@@ -96,7 +97,7 @@ def full_plan() -> Plan:
                   ("music_transformer", "melody_tiny", (1, 64), 128),
                   ("musegan", "tiny", (64,), 0), ("music_vae", "tiny", (64,), 0)),
         prepare=(("embedded-folk", None, "melody"),),
-        prepare_cli=(("embedded-folk", None, "melody"),),
+        prepare_cli=(("embedded-folk", None, "melody"),), prepare_midi=200,
         steps=10, warmup=2, input_wait_steps=30, sample_repeats=3, budget_s=17 * 60)
 
 
@@ -112,7 +113,7 @@ def quick_plan() -> Plan:
         input_wait=(TrainCase("melody_rnn", "tiny"),),
         sampling=(("melody_rnn", "tiny", (1, 64), 128),
                   ("music_transformer", "melody_tiny", (1, 64), 64)),
-        prepare=(("embedded-folk", None, "melody"),),
+        prepare=(("embedded-folk", None, "melody"),), prepare_midi=100,
         steps=5, warmup=1, input_wait_steps=20, sample_repeats=2, budget_s=4 * 60)
 
 
@@ -216,6 +217,9 @@ class Runner:
                          codec)
         for source, path, codec in self.plan.prepare:
             self.guarded("prepare fn", f"{source}/{codec}", self.prepare_fn, source, path, codec)
+        if self.plan.prepare_midi:
+            self.guarded("prepare midi", f"{self.plan.prepare_midi} generated files",
+                         self.prepare_midi, self.plan.prepare_midi)
         for case in self.plan.train:
             self.train_case(case, None)
         for model, preset, batches, steps in self.plan.sampling:
@@ -248,6 +252,10 @@ class Runner:
         self.rec.add(data_pipeline.prepare_function(source, path, codec, out))
         if path is None:
             self.data_dirs.setdefault((source, codec), out)  # training cases read it
+
+    def prepare_midi(self, files: int) -> None:
+        with tempfile.TemporaryDirectory(prefix="zoo-bench-") as tmp:
+            self.rec.add(data_pipeline.prepare_midi_scale(files, Path(tmp)))
 
     def data_for(self, case: TrainCase) -> Path:
         p = get_preset(case.model, case.preset)
@@ -405,7 +413,8 @@ def parse(argv):
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="CPU-sized cases only (a few minutes)")
     p.add_argument("--models", nargs="+", default=list(FAMILIES),
-                   help=f"model files to measure (default: {' '.join(FAMILIES)})")
+                   help=f"model files to measure (default: {' '.join(FAMILIES)}); 'prepare' "
+                   "adds the midi-dir prepare row (old note-seq path against the new one)")
     p.add_argument("--out", default="benchmarks/results", help="folder for the report")
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch side by side")
     p.add_argument("--note", action="append", default=[], help="a line for the report's header")
@@ -425,7 +434,9 @@ def main(argv: list[str] | None = None, plan: Plan | None = None,
         return Path(args.out)
     warnings.filterwarnings("ignore", message=".*donated buffers.*")
     plan = plan or (quick_plan() if args.quick else full_plan())
-    plan = restrict(plan, args.models)
+    if "prepare" not in args.models and (args.quick or set(args.models) != set(FAMILIES)):
+        plan = dataclasses.replace(plan, prepare_midi=0)  # by default in the full plan only
+    plan = restrict(plan, [m for m in args.models if m != "prepare"])
     if args.no_torch:
         plan = dataclasses.replace(plan, torch=False)
     out = Path(args.out)

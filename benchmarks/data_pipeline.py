@@ -60,3 +60,19 @@ def prepare_function(source: str, path: str | None, codec: str, out: Path,
     seconds = time.perf_counter() - start
     return _rates("prepare_function", source, codec, seconds, _counts(out),
                   _workers() if workers is None else workers)
+
+
+def prepare_midi_scale(files: int, tmp: Path, codec: str = "melody", workers: int = 2) -> dict:
+    """`zoo prepare midi-dir` on ``files`` generated pop-song MIDI files (benchmarks/
+    prepare_scale.py's generator, written under ``tmp``): the note-seq path (old) and the fast
+    path (new) back to back in fresh processes, files/s, events/s, CPU seconds and peak memory
+    of each process tree, and whether both wrote the same arrays."""
+    from benchmarks import prepare_scale
+
+    folder = prepare_scale.write_folder(tmp / "midi", files)
+    new = prepare_scale.run_prepare(folder, tmp / "new", codec, workers, "auto")
+    old = prepare_scale.run_prepare(folder, tmp / "old", codec, workers, "note-seq")
+    return {"kind": "prepare_midi", "files": files, "codec": codec, "workers": workers,
+            "new": new, "old": old, "speedup": old["seconds"] / new["seconds"],
+            "cpu_speedup": old["cpu_s"] / new["cpu_s"],
+            "same_arrays": prepare_scale.same_arrays(tmp / "old", tmp / "new")}

@@ -423,8 +423,11 @@ def markdown(records: list[dict], meta: dict) -> str:
 
     prep = by("prepare_cli") + by("prepare_function")
     waits = by("input_wait")
-    if prep or waits:
+    midi = by("prepare_midi")
+    if prep or waits or midi:
         lines += ["## Data", ""]
+        if midi:
+            lines += _prepare_midi_table(midi)
         if prep:
             lines += _table(["how", "source / codec", "workers", "seconds", "inputs",
                              "pieces", "events", "pieces/s", "events/s"],
@@ -460,6 +463,25 @@ def markdown(records: list[dict], meta: dict) -> str:
 
 
 # ---------------------------------------------------------------- plots
+
+def _prepare_midi_table(rows: list[dict]) -> list[str]:
+    """`zoo prepare midi-dir` on generated pop-song files: note-seq's path and the fast one."""
+    lines = [f"`zoo prepare midi-dir DIR --workers {rows[0]['workers']}` on generated pop-song "
+             "MIDI files (benchmarks/prepare_scale.py, whose results/prepare_scale.md has the "
+             "2,000- and 20,000-file runs): the note-seq path (`ZOO_MIDI_READER=note-seq`) and "
+             "the fast one, back to back; CPU s: the process and its workers.", ""]
+    table = []
+    for r in rows:
+        for key, name in (("old", "note-seq (old)"), ("new", "symusic + fast encoder (new)")):
+            p = r[key]
+            table.append([f"{r['files']:,} / {r['codec']}", name, _f(p["seconds"]),
+                          _f(p["cpu_s"]), _f(p["files_per_s"]), _f(p["events_per_s"]),
+                          f"{p['peak_rss_mb']:.0f} MB", ""])
+        table.append(["", "speed-up", f"{r['speedup']:.2f}x", f"{r['cpu_speedup']:.2f}x", "",
+                      "", "", "yes" if r["same_arrays"] else "NO"])
+    return lines + _table(["files / codec", "path", "seconds", "CPU s", "files/s", "events/s",
+                           "peak memory (tree)", "same arrays"], table)
+
 
 def plot_sweeps(records: list[dict], out: Path) -> list[Path]:
     """events/s per device against batch size and against sequence length, one line per
