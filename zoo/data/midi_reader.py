@@ -1,9 +1,10 @@
 """MIDI file -> NoteSequence, parsed in C++ by symusic, equal to note-seq's reader.
 
     ns, reader = read_midi(path)     # reader: "symusic", or "note-seq: <why the fast path passed>"
+    parts = read_parts_or_none(data)  # the fast read as arrays (FastRead), None: note-seq's turn
 
 note-seq's ``midi_file_to_note_sequence`` goes through mido and pretty_midi in pure Python
-(about 44 pop songs/s on one core). ``read_fast`` splits the file into its chunks as mido does,
+(about 100 ms for a 3,100-note pop song on one core here). ``read_fast`` splits the file into its chunks as mido does,
 hands each track chunk to symusic (one small single-track file per track, so that every note
 keeps its MIDI track) and rebuilds pretty_midi's view of it:
 

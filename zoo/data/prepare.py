@@ -21,6 +21,10 @@ last complete shard and ends with the same files as an uninterrupted run. Source
 ``dedup`` (midi-dir) keep a piece whose events equal an earlier piece's once: the
 later ones are listed in skipped.jsonl as duplicates (``"of"``: the piece kept) and counted in
 the manifest's ``duplicates``.
+
+midi-dir with a codec of ``zoo.data.fast_encode.FAST`` (melody) skips the NoteSequence: a file
+the fast reader takes is encoded from its arrays (the same ids and skips as ``codec.encode``;
+``tests/test_midi_reader.py`` compares them file by file), the others take the usual path.
 """
 
 from __future__ import annotations
