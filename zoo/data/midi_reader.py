@@ -4,9 +4,9 @@
     parts = read_parts_or_none(data)  # the fast read as arrays (FastRead), None: note-seq's turn
 
 note-seq's ``midi_file_to_note_sequence`` goes through mido and pretty_midi in pure Python
-(about 100 ms for a 3,100-note pop song on one core here). ``read_fast`` splits the file into its chunks as mido does,
-hands each track chunk to symusic (one small single-track file per track, so that every note
-keeps its MIDI track) and rebuilds pretty_midi's view of it:
+(about 100 ms for a 3,100-note pop song on one core here). ``read_fast`` splits the file into
+its chunks as mido does, hands each track chunk to symusic (one small single-track file per
+track, so that every note keeps its MIDI track) and rebuilds pretty_midi's view of it:
 
 - times: pretty_midi's tick -> seconds map from the tempo events of track 0 only, with its float
   arithmetic (``last_end + scale * ticks``), so times are bit-equal;
