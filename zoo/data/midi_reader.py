@@ -25,9 +25,10 @@ What ``read_fast`` cannot promise to read as mido and pretty_midi do, it refuses
 ``Fallback`` and ``read_midi`` asks note-seq: two sounding notes of one pitch (pretty_midi ends
 both at the first note-off), several instruments in one track whose first note-offs fall on one
 tick in an order the byte walk ``first_note_offs`` does not find, several instruments in one
-track with controllers, SMPTE time division, bytes mido reads differently from symusic (system common messages 0xF1-0xFE, data above 127 after a pitch bend
-or aftertouch status, an end-of-track before the chunk ends, meta events with short payloads,
-key signatures mido cannot name). Some of these checks are byte scans that also fire on
+track with controllers, SMPTE time division, bytes mido reads differently from symusic
+(system common messages 0xF1-0xFE, data above 127 after a pitch bend or aftertouch status, an
+end-of-track before the chunk ends, meta events with short payloads, key signatures mido
+cannot name). Some of these checks are byte scans that also fire on
 harmless bytes (a long delta time, text in UTF-8): the file then only takes the slow path.
 A track that may hold aftertouch (whose data symusic skips unchecked) is walked with mido's
 grammar in Python (``mido_reads``) first. Not detected: a channel whose program changes twice
