@@ -469,7 +469,8 @@ def _prepare_midi_table(rows: list[dict]) -> list[str]:
     lines = [f"`zoo prepare midi-dir DIR --workers {rows[0]['workers']}` on generated pop-song "
              "MIDI files (benchmarks/prepare_scale.py, whose results/prepare_scale.md has the "
              "2,000- and 20,000-file runs): the note-seq path (`ZOO_MIDI_READER=note-seq`) and "
-             "the fast one, back to back; CPU s: the process and its workers.", ""]
+             "the fast one, back to back; CPU s: the process and its workers. On a folder "
+             "this small the new path's time is mostly start-up (imports, two workers).", ""]
     table = []
     for r in rows:
         for key, name in (("old", "note-seq (old)"), ("new", "symusic + fast encoder (new)")):
