@@ -253,6 +253,8 @@ def _check_bytes(chunk: bytes, track: int) -> tuple[tuple[int, ...], tuple[int, 
             continue
         if length < _META_MIN[kind] or (kind == 0x00 and length == 1):
             raise Fallback(f"meta event 0x{kind:02x} with a short payload in track {track}")
+        if at - start > 3:  # symusic read a key signature with a 2-byte length from the wrong
+            raise Fallback(f"meta event 0x{kind:02x} with a long length in track {track}")
         if kind == 0x59:
             sharps = payload[0] - 256 if payload[0] > 127 else payload[0]
             if not -7 <= sharps <= 7 or payload[1] > 1:
