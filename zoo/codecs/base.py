@@ -12,11 +12,12 @@ Frame codecs (pianoroll) map a piece to a 2-D uint8 array ``frames_TxP`` of bina
 from __future__ import annotations
 
 import collections
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-import note_seq
 import numpy as np
-from note_seq.protobuf import music_pb2
+
+if TYPE_CHECKING:  # note_seq is imported where it is used: PAD, END etc. import without it
+    from note_seq.protobuf import music_pb2
 
 from zoo.errors import SkipPiece
 
@@ -72,6 +73,9 @@ def quantize_metrical(ns: music_pb2.NoteSequence, steps_per_quarter: int) -> mus
     splitting the piece as Magenta's pipelines do. A tempo change would change the grid itself:
     it skips the piece (split such pieces before encoding).
     """
+    import note_seq
+    from note_seq.protobuf import music_pb2
+
     numerator, denominator = piece_meter(ns)
     single = music_pb2.NoteSequence()
     single.CopyFrom(ns)

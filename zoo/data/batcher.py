@@ -21,7 +21,6 @@ import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-import grain
 import numpy as np
 
 
@@ -35,12 +34,26 @@ class Augment:
     stretch: tuple[float, float] = (1.0, 1.0)
 
 
-class _Example(grain.transforms.RandomMap):
-    def __init__(self, example: Callable[[object, np.random.Generator], object]):
-        self.example = example
+_Example = None   # grain.transforms.RandomMap calling ``example(item, rng)``; see _example_map
 
-    def random_map(self, item, rng: np.random.Generator):
-        return self.example(item, rng)
+
+def _example_map(example: Callable[[object, np.random.Generator], object]):
+    """grain's RandomMap of ``example``. grain is imported on first use, so this module (and
+    the families' batch code above it) imports without grain, e.g. for synthetic-batch
+    benchmarks; the class is made once and kept as ``_Example`` (picklable by that name)."""
+    global _Example
+    if _Example is None:
+        import grain
+
+        class _Example(grain.transforms.RandomMap):
+            def __init__(self, example):
+                self.example = example
+
+            def random_map(self, item, rng: np.random.Generator):
+                return self.example(item, rng)
+
+        _Example.__qualname__ = "_Example"
+    return _Example(example)
 
 
 class Batcher:
@@ -62,8 +75,10 @@ class Batcher:
         self.global_batch, self.draws, self.collate = global_batch, draws, collate
         self.local_batch = global_batch // process_count
         self.row0 = process_index * self.local_batch
+        import grain
+
         self._examples = (grain.MapDataset.source(items).seed(seed).shuffle().repeat()
-                          .random_map(_Example(example)))
+                          .random_map(_example_map(example)))
 
     def batch(self, k: int) -> dict[str, np.ndarray]:
         first = (k * self.global_batch + self.row0) * self.draws

@@ -27,10 +27,10 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
-import note_seq
 import numpy as np
 
 from zoo.codecs import END
@@ -38,7 +38,6 @@ from zoo.codecs.base import without_corpus_filters
 from zoo.config import TrainConfig
 from zoo.data.batcher import Batcher
 from zoo.errors import SkipPiece, ZooError
-from zoo.eval import Notes, pitch
 from zoo.families.task import Column, Metric, Task
 from zoo.families.vae.config import Config
 from zoo.families.vae.windows import (
@@ -50,6 +49,9 @@ from zoo.families.vae.windows import (
     window_index,
     window_of,
 )
+
+if TYPE_CHECKING:
+    import note_seq
 
 LN2 = math.log(2.0)
 # The interpolation check of ``zoo eval`` (``interpolation_report``): seeded pairs of a split's
@@ -330,6 +332,8 @@ def windows(task: VAETask, pieces) -> np.ndarray:
     rest if shorter. NoteSequences are encoded without the corpus filters (a 2-bar phrase is fine);
     the codec drops leading whole bars of rest."""
     codec = without_corpus_filters(task.codec)
+    import note_seq  # here and below, not at the top: the loss imports without note_seq
+
     rows = []
     for piece in pieces:
         if isinstance(piece, note_seq.NoteSequence):
@@ -376,6 +380,8 @@ def interpolate(task: VAETask, params, a, b, steps: int, rng, *, temperature=0.5
 def _scale_consistency(codec, windows_NxT) -> float:
     """The eval suite's scale consistency (``zoo.eval.pitch``) of the windows played one after
     the other; nan without notes."""
+    from zoo.eval import Notes, pitch
+
     return pitch.scale_consistency(Notes.from_sequence(to_note_sequence(codec, windows_NxT)))
 
 
@@ -427,6 +433,8 @@ def interpolation_report(task: VAETask, params, split, *, pairs: int = INTERPOLA
 
 def to_note_sequence(codec, ids_NxT) -> note_seq.NoteSequence:
     """One NoteSequence of the windows one after the other (each lasts T sixteenths)."""
+    import note_seq
+
     ids_NxT = np.asarray(ids_NxT)
     seconds = ids_NxT.shape[1] * 60.0 / codec.qpm / 4
     pieces = [codec.decode(row) for row in ids_NxT]

@@ -27,8 +27,6 @@ import dataclasses
 import numpy as np
 
 from zoo.codecs.base import NUM_SPECIAL
-from zoo.codecs.drums import DrumsCodec
-from zoo.codecs.melody import MelodyCodec
 from zoo.data.batcher import Batcher
 from zoo.data.batcher import eval_batches as pack
 from zoo.errors import ZooError
@@ -48,6 +46,9 @@ class WindowSpec:
 
 
 def check_codec(codec) -> None:
+    from zoo.codecs.drums import DrumsCodec  # here, not at the top: they import note_seq
+    from zoo.codecs.melody import MelodyCodec
+
     if not isinstance(codec, (MelodyCodec, DrumsCodec)):
         raise ZooError(f"MusicVAE reads melody or drums data, not codec '{codec.name}'; "
                        "prepare with --codec melody or --codec drums")
@@ -60,6 +61,8 @@ def pad_to_bars(ids: np.ndarray, codec, length: int | None = None) -> np.ndarray
         length = -(-len(ids) // STEPS_PER_BAR) * STEPS_PER_BAR
     if len(ids) >= length:
         return ids[:length]
+    from zoo.codecs.melody import MelodyCodec
+
     rest = np.full(length - len(ids), NO_EVENT, np.int32)
     if isinstance(codec, MelodyCodec) and len(ids):
         rest[0] = NOTE_OFF  # the piece's last note ends where the piece ends
@@ -70,6 +73,8 @@ def sounding_steps(windows_NxT: np.ndarray, codec) -> np.ndarray:
     """bool (N, T): the steps of each window at which something sounds (rule 3 above)."""
     w = np.asarray(windows_NxT)
     t = np.arange(w.shape[1])
+    from zoo.codecs.melody import MelodyCodec
+
     if isinstance(codec, MelodyCodec):
         # the latest NOTE_ON or NOTE_OFF at or before each step decides
         last = np.maximum.accumulate(np.where(w != NO_EVENT, t, -1), axis=1)
