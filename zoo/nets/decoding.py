@@ -19,17 +19,27 @@ import jax.numpy as jnp
 
 def filter_logits(logits_BxV, temperature: float, top_k: int, top_p: float):
     """Temperature, then keep the top_k most likely ids (0 = all), then the smallest set whose
-    probability reaches top_p (1.0 = all). Removed ids get -inf."""
+    probability reaches top_p (1.0 = all). Removed ids get -inf.
+
+    The top-p step sorts the vocabulary; with top_p >= 1 it is skipped (statically for a Python
+    number, by ``lax.cond`` for a traced one), so plain sampling pays no sort per event."""
     logits = logits_BxV / jnp.maximum(temperature, 1e-6)
     if top_k and top_k < logits.shape[-1]:
         kth = jax.lax.top_k(logits, top_k)[0][:, -1:]
         logits = jnp.where(logits < kth, -jnp.inf, logits)
-    sorted_desc = jnp.sort(logits, axis=-1)[:, ::-1]
+    if isinstance(top_p, (int, float)):
+        return _top_p(logits, top_p) if top_p < 1 else logits
+    return jax.lax.cond(top_p < 1, _top_p, lambda x, _: x, logits, top_p)
+
+
+def _top_p(logits_BxV, top_p):
+    """The smallest set of ids whose probability reaches top_p; the rest get -inf."""
+    sorted_desc = jnp.sort(logits_BxV, axis=-1)[:, ::-1]
     probs = jax.nn.softmax(sorted_desc, axis=-1)
     before = jnp.cumsum(probs, axis=-1) - probs       # mass strictly above each sorted id
     cutoff_rank = jnp.sum(before < top_p, axis=-1, keepdims=True)  # >= 1: the top id is kept
     threshold = jnp.take_along_axis(sorted_desc, cutoff_rank - 1, axis=-1)
-    return jnp.where(logits < threshold, -jnp.inf, logits)
+    return jnp.where(logits_BxV < threshold, -jnp.inf, logits_BxV)
 
 
 @functools.partial(jax.jit, static_argnames=("model", "num_steps", "end_id", "pad_id", "top_k",

@@ -77,14 +77,7 @@ def _lstm_forward(w_hh, xw_TxBx4H, carry, dtype, unroll):
     """-> ((h_TxBxH, (c_T, h_T)), what the backward pass needs)."""
     w = w_hh.astype(dtype)
 
-    def step(carry, xw_Bx4H):
-        c_prev, h_prev = carry
-        i, g, f, o = lstm_gates(xw_Bx4H + h_prev.astype(dtype) @ w)
-        c = f * c_prev + i * g
-        tanh_c = jnp.tanh(c)
-        h = o * tanh_c
-        return (c, h), (h, c_prev, jnp.concatenate([i, g, f, o], axis=-1), tanh_c)
-
+    step = functools.partial(_lstm_cell, w, dtype=dtype)
     last, (h_TxBxH, c_prev, acts_TxBx4H, tanh_c) = jax.lax.scan(step, carry, xw_TxBx4H,
                                                                 unroll=unroll)
     h_prev = jnp.concatenate([carry[1][None], h_TxBxH[:-1]], axis=0)
@@ -99,7 +92,20 @@ def lstm_scan(w_hh, xw_TxBx4H, carry, dtype=jnp.float32, unroll: int = 1):
     after the backward loop instead of a small one inside each of its T steps; dz_t is also the
     gradient of xw."""
     dtype = jnp.dtype(dtype)
+    if xw_TxBx4H.shape[0] == 1:  # one event (sampling): the cell itself, no loop around it
+        (c, h), _ = _lstm_cell(w_hh.astype(dtype), carry, xw_TxBx4H[0].astype(dtype), dtype)
+        return h[None], (c, h)
     return _lstm_scan(w_hh, xw_TxBx4H.astype(dtype), carry, dtype, unroll)
+
+
+def _lstm_cell(w, carry, xw_Bx4H, dtype):
+    """One step: ((c, h) at t, what the backward pass keeps: h_t, c_{t-1}, gates, tanh c_t)."""
+    c_prev, h_prev = carry
+    i, g, f, o = lstm_gates(xw_Bx4H + h_prev.astype(dtype) @ w)
+    c = f * c_prev + i * g
+    tanh_c = jnp.tanh(c)
+    h = o * tanh_c
+    return (c, h), (h, c_prev, jnp.concatenate([i, g, f, o], axis=-1), tanh_c)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4))
