@@ -277,7 +277,7 @@ def train_row(row: Row, plan: Plan) -> dict:
     return {"kind": "accel_train", "model": row.model, "preset": row.preset,
             "variant": row.variant, "dtype": row.dtype,
             "model_overrides": dict(row.model_overrides), "params": params, "batch_size": train.batch_size,
-            "seq_len": task.window_steps if hasattr(task, "window_steps") else train.seq_len,
+            "seq_len": events // examples,    # window; VAE: its steps; GAN: bars x steps
             "examples_per_step": examples, "events_per_step": events,
             "events_per_s": events / figures["median_s"], "loss": loss, "loss_name": loss_name,
             "finite": bool(metrics.get("finite", True)), **figures}
