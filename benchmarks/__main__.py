@@ -1,4 +1,5 @@
 """``python -m benchmarks [--quick] [--models NAME ...] [--out benchmarks/results]``
+(``--accel``: the accelerator set of ``benchmarks/accel.py`` instead)
 
 Runs, for each model family in the zoo (those not yet written are listed as such), after
 compilation and with ``block_until_ready``: training throughput (JAX, and PyTorch on the same
@@ -9,12 +10,21 @@ and the PNG plots under ``--out``. ``--quick``: the CPU-sized cases only, in a f
 
 from __future__ import annotations
 
+import sys
+
+if __name__ == "__main__" and "--accel" in sys.argv[1:]:
+    # ``python -m benchmarks --accel ...`` is ``python -m benchmarks.accel ...``, dispatched
+    # before the imports below (they load the data pipeline: note_seq, grain, orbax)
+    from benchmarks.accel import main as accel_main
+
+    accel_main([a for a in sys.argv[1:] if a != "--accel"])
+    raise SystemExit(0)
+
 import argparse
 import dataclasses
 import functools
 import gc
 import shutil
-import sys
 import tempfile
 import time
 import traceback
@@ -418,6 +428,9 @@ def parse(argv):
     p.add_argument("--out", default="benchmarks/results", help="folder for the report")
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch side by side")
     p.add_argument("--note", action="append", default=[], help="a line for the report's header")
+    p.add_argument("--accel", action="store_true",
+                   help="the accelerator set instead (python -m benchmarks.accel: synthetic "
+                   "batches, only jax/flax/optax/numpy imported; --quick and --out apply)")
     p.add_argument("--render", action="store_true",
                    help="only write report.md and the plots again from --out/results.jsonl")
     return p.parse_args(argv)
@@ -428,6 +441,10 @@ def main(argv: list[str] | None = None, plan: Plan | None = None,
     """Run ``plan`` (default: by ``--quick``) and write the report; ``data_dirs`` maps
     (source, codec) to prepared data to use instead of preparing it (tests)."""
     args = parse(argv)
+    if args.accel:   # reached only when called as a function (the command dispatches above)
+        from benchmarks import accel
+
+        return accel.main((["--quick"] if args.quick else []) + ["--out", args.out]).parent
     if args.render:
         path = render(Path(args.out))
         print(f"wrote {path}")

@@ -1,6 +1,6 @@
 """benchmarks/accel.py: the bare-JAX benchmark path (issue 16 item 4).
 
-The end-to-end test runs ``python -m benchmarks.accel --quick`` in a fresh interpreter whose
+The end-to-end test runs ``python -m benchmarks --accel --quick`` in a fresh interpreter whose
 import system refuses note_seq, grain, music21 and orbax, on CPU, with one family row (its bf16
 twin is then "not on this backend") and the LSTM kernel rows, and checks the report.
 """
@@ -29,15 +29,15 @@ class Block:
         if name.split(".")[0] in BLOCK:
             raise ImportError(f"{name} is blocked in this test")
 sys.meta_path.insert(0, Block())
-sys.argv = ["benchmarks.accel", *sys.argv[1:]]
-runpy.run_module("benchmarks.accel", run_name="__main__", alter_sys=True)
+sys.argv = ["benchmarks", *sys.argv[1:]]
+runpy.run_module("benchmarks", run_name="__main__", alter_sys=True)
 """
 
 
 def test_quick_path_runs_without_note_seq_grain_music21_orbax(tmp_path):
     out = tmp_path / "accel"
     proc = subprocess.run(
-        [sys.executable, "-c", BLOCKED_RUN, "--quick", "--models", "melody_rnn/tiny", "lstm",
+        [sys.executable, "-c", BLOCKED_RUN, "--accel", "--quick", "--models", "melody_rnn/tiny", "lstm",
          "--out", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
         env={"JAX_PLATFORMS": "cpu", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
