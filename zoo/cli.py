@@ -373,8 +373,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     import logging
 
-    # orbax logs a failed background write with a traceback; the CLI reports it in one line.
+    # orbax logs a failed background write with a traceback, and asyncio logs the same error
+    # again ("Task exception was never retrieved") when orbax's write task is collected; the CLI
+    # reports it in one line.
     logging.getLogger("absl").setLevel(logging.CRITICAL)
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
