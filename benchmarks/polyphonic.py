@@ -99,25 +99,37 @@ def train_one(model: str, preset: str, overrides: tuple, data_dir: Path, runs: P
     key = hashlib.sha1(json.dumps([model, preset, str(data_dir), overrides]).encode())
     workdir = runs / f"{data_dir.name}-{model}-{key.hexdigest()[:8]}"
     done = workdir / "benchmark.json"
+    scoring = dataclasses.replace(spec, overrides=overrides + (
+        f"task.accuracy_samples={TEST_ACCURACY_SAMPLES}",))
+
+    def restore_best(step):
+        _, trainer = make_trainer(scoring)
+        ckpt = Checkpoints(workdir / "checkpoints", trainer.cfg.keep_checkpoints)
+        try:
+            kept = step in ckpt.all_steps()
+            state, _, _ = ckpt.restore(step if kept else ckpt.latest_step(),
+                                       trainer.abstract_state)
+        finally:
+            ckpt.close()
+        return trainer, state, kept
+
     if done.exists():  # scored before: resuming would train past its early stop
         echo(f"reusing {workdir} (delete it to train again)")
-        return json.loads(done.read_text())
+        row = json.loads(done.read_text())
+        if not (workdir / "frame_logp.npz").exists():
+            trainer, state, _ = restore_best(row["best_step"])
+            save_frame_log_probs(workdir, trainer, state.params,
+                                 {s: row[s] for s in ("valid", "test")})
+        return row
     t0 = time.perf_counter()
     summary = train_and_evaluate(workdir, spec, progress=False, echo=echo)
     train_seconds = time.perf_counter() - t0
     step, valid_nll = best_valid_step(workdir)
     t0 = time.perf_counter()
-    scoring = dataclasses.replace(spec, overrides=overrides + (
-        f"task.accuracy_samples={TEST_ACCURACY_SAMPLES}",))
-    _, trainer = make_trainer(scoring)
-    ckpt = Checkpoints(workdir / "checkpoints", trainer.cfg.keep_checkpoints)
-    try:
-        kept = step in ckpt.all_steps()
-        state, _, _ = ckpt.restore(step if kept else ckpt.latest_step(), trainer.abstract_state)
-    finally:
-        ckpt.close()
+    trainer, state, kept = restore_best(step)
     metrics = {split: trainer.evaluate(state.params, split, whole=True)
                for split in ("valid", "test")}
+    save_frame_log_probs(workdir, trainer, state.params, metrics)
     count = sum(x.size for x in jax.tree.leaves(state.params))
     row = {
         "model": model, "preset": preset, "overrides": list(overrides), "workdir": str(workdir),
@@ -129,6 +141,57 @@ def train_one(model: str, preset: str, overrides: tuple, data_dir: Path, runs: P
     }
     done.write_text(json.dumps(row, indent=2) + "\n")
     return row
+
+
+def save_frame_log_probs(workdir: Path, trainer, params, metrics: dict) -> None:
+    """Every valid and test frame's log-probability under the scored checkpoint, for the
+    mixtures: ``frame_logp.npz`` in the run. Their mean is checked against the evaluation's."""
+    import numpy as np
+
+    from zoo.errors import ZooError
+
+    logp = {s: trainer.task.frame_log_probs(params, trainer.data.split(s)) for s in metrics}
+    for s, lp in logp.items():
+        if abs(-lp.mean() - metrics[s]["nll"]) > 1e-3 * max(1.0, metrics[s]["nll"]):
+            raise ZooError(f"{workdir}: per-frame {s} NLL {-lp.mean():.5f} differs from the "
+                           f"evaluation's {metrics[s]['nll']:.5f}")
+    np.savez(workdir / "frame_logp.npz", **logp)
+
+
+def mixture_weights(logp_KxN, iters: int = 500):
+    """The weights w (K,) of a mixture sum_k w_k p_k(frame | past) that maximise the mean log
+    likelihood of the frames (EM: the objective is concave in w, so this is its maximum)."""
+    import numpy as np
+
+    K = logp_KxN.shape[0]
+    w = np.full(K, 1.0 / K)
+    for _ in range(iters):
+        joint = np.log(w)[:, None] + logp_KxN
+        resp = np.exp(joint - np.logaddexp.reduce(joint, axis=0))
+        w = np.maximum(resp.mean(axis=1), 1e-12)
+        w /= w.sum()
+    return w
+
+
+def mixture_row(rows: list[dict]) -> dict | None:
+    """The frame-level mixture of the benchmark's models: weights fitted on valid (EM), then
+    test scored with them. p(frame_t | past) = sum_k w_k p_k(frame_t | past) is normalised for
+    every t, so the mixture's NLL is as exact as each model's."""
+    import numpy as np
+
+    members = [r for r in rows if Path(r["workdir"], "frame_logp.npz").exists()]
+    if len(members) < 2:
+        return None
+    logp = {s: np.stack([np.load(Path(r["workdir"], "frame_logp.npz"))[s] for r in members])
+            for s in ("valid", "test")}
+    w = mixture_weights(logp["valid"])
+    nll = {s: float(-np.mean(np.logaddexp.reduce(np.log(w)[:, None] + lp, axis=0)))
+           for s, lp in logp.items()}
+    return {"model": " + ".join(r["model"] for r in members),
+            "members": [r["model"] for r in members],
+            "weights": [float(x) for x in w], "params": sum(r["params"] for r in members),
+            "train_seconds": sum(r["train_seconds"] for r in members),
+            "valid": {"nll": nll["valid"]}, "test": {"nll": nll["test"]}}
 
 
 def environment() -> dict:
@@ -182,6 +245,13 @@ def markdown(result: dict) -> list[str]:
             f"({r['best_step']}) | {r['test']['nll']:.3f} | {r['test']['accuracy']:.3f} | "
             f"{r['valid']['nll']:.3f} | {r['train_seconds'] / 60:.1f} min | "
             f"{COUNTERPART.get(r['model'], '')} |")
+    mix = result.get("mixture")
+    if mix:
+        weights = ", ".join(f"{m} {w:.2f}" for m, w in zip(mix["members"], mix["weights"],
+                                                            strict=True))
+        lines.append(f"| mixture of the models above | | weights fitted on valid: {weights} "
+                     f"| {mix['params']:,} | | {mix['test']['nll']:.3f} | | "
+                     f"{mix['valid']['nll']:.3f} | {mix['train_seconds'] / 60:.1f} min | |")
     published = result["published"]
     if published:
         lines += ["", f"Published test NLL per frame on {NAMES[ds]} (nats; {PUBLISHED_SOURCE}; "
@@ -255,7 +325,7 @@ def run(path: str | None = None, dataset: str | None = None, quick: bool = False
                     for s, split in splits.items()}},
         "key_frequency_baseline": {s: key_frequency_baseline(splits["train"], splits[s])
                                    for s in ("valid", "test")},
-        "rows": rows, "published": PUBLISHED.get(dataset, {}) if dataset else {},
+        "rows": rows, "mixture": mixture_row(rows), "published": PUBLISHED.get(dataset, {}) if dataset else {},
         "published_source": PUBLISHED_SOURCE, "environment": environment(),
         "seconds": time.perf_counter() - t_start,
     }

@@ -104,6 +104,16 @@ def test_benchmark_quick_on_a_2012_file(bl2012_file, tmp_path):
     # chords are one mixture of key patterns: only the NADE can beat independent keys by far
     assert nade < min(rnn, saved["key_frequency_baseline"]["test"]["nll"]) - 0.5
     assert "| 8.71 | 6.27 | 5.56 | 8.67 |" in md        # published JSB numbers beside ours
+    # the frame-level mixture: weights fitted on valid can only improve valid on every member
+    mix = saved["mixture"]
+    assert mix["members"] == ["pianoroll_rnn", "pianoroll_rnn_nade"]
+    assert sum(mix["weights"]) == pytest.approx(1.0) and min(mix["weights"]) >= 0
+    assert mix["valid"]["nll"] <= min(r["valid"]["nll"] for r in saved["rows"]) + 1e-6
+    assert f"{mix['test']['nll']:.3f}" in md
+    # a mixture of a model with itself is the model: weights 1/2 each, the same NLL
+    twice = bench.mixture_row([saved["rows"][1], saved["rows"][1]])
+    assert twice["weights"] == pytest.approx([0.5, 0.5])
+    assert twice["test"]["nll"] == pytest.approx(nade, rel=1e-6)  # float32 sums apart
     again = bench.run(str(bl2012_file), quick=True, out=out, runs=runs,
                       overrides=("steps=60", "eval_every=20", "checkpoint_every=20"),
                       echo=lambda s: None)

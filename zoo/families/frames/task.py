@@ -22,6 +22,8 @@ Metrics travel as sums plus a count: ``nll_sum`` (nats), ``count`` (frames), ``t
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -124,6 +126,39 @@ class FrameModelTask(Task):
         _, per_chunk = jax.lax.scan(body, self.model.initial_carry(B), xs)
         sums = jax.tree.map(lambda s: jnp.sum(s, axis=0), per_chunk)
         return sums["nll_sum"] / jnp.maximum(sums["count"], 1.0), sums
+
+    def frame_log_probs(self, params, split, batch_size: int = 16) -> np.ndarray:
+        """log p(frame_t | frames_<t) in nats for every frame of ``split``: (N,) float64, N its
+        frame count, pieces in the order of ``eval_batches`` (by length) and frames in time
+        order. The order depends on the split and ``batch_size`` alone, so two models' arrays
+        line up frame by frame: a mixture of their frame distributions, log(w p1 + (1 - w) p2)
+        per frame, is again an exact likelihood (the benchmark's ensemble). Scored as in
+        evaluation: whole pieces, ``eval_chunk`` frames at a time with the carry passed on."""
+        out = []
+        for batch in self.eval_batches(split, batch_size):
+            logp_BxT = np.asarray(self._frame_logp(params, batch["inputs"], batch["targets"]))
+            out.append(logp_BxT[batch["mask"] > 0].astype(np.float64))
+        return np.concatenate(out) if out else np.zeros(0)
+
+    @functools.partial(jax.jit, static_argnums=0)
+    def _frame_logp(self, params, inputs_BxTxP, targets_BxTxP):
+        """(B, T) log-probabilities of the target frames, in chunks of ``eval_chunk`` frames."""
+        B, T, _ = inputs_BxTxP.shape
+        C = min(self.config.eval_chunk, T)
+        n = -(-T // C)
+
+        def chunks(x):
+            x = jnp.pad(x, [(0, 0), (0, n * C - T), (0, 0)])
+            return x.reshape(B, n, C, x.shape[2]).swapaxes(0, 1)
+
+        def body(carry, x):
+            logp_BxC, _, carry = self.model.apply({"params": params}, *x, carry, False,
+                                                  method="score")
+            return carry, logp_BxC
+
+        _, logp_NxBxC = jax.lax.scan(body, self.model.initial_carry(B),
+                                     (chunks(inputs_BxTxP), chunks(targets_BxTxP)))
+        return logp_NxBxC.swapaxes(0, 1).reshape(B, n * C)[:, :T]
 
     def summarize(self, sums: dict) -> dict[str, float]:
         return summarize(sums)
