@@ -21,6 +21,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from zoo.nets.dropout import Dropout
+
 Carry = dict  # {"lstm": ((c_BxH, h_BxH), ...), "hist": h_BxKxH, "hist_mask": BxK}
 
 
@@ -147,7 +149,7 @@ def lstm_stack(xw_BxTx4H, carry_lstm, cfg, dtype, train: bool):
         if layer > 0:
             xw = nn.Dense(4 * H, dtype=dtype, name=f"proj_{layer}")(y)
         y, c = LSTMLayer(H, cfg.unroll, dtype, name=f"lstm_{layer}")(xw, carry_lstm[layer])
-        y = nn.Dropout(cfg.dropout, deterministic=not train)(y)
+        y = Dropout(cfg.dropout)(y, not train)
         new.append(c)
     return y, tuple(new)
 

@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 
 from zoo.errors import ZooError
+from zoo.nets.dropout import Dropout
 from zoo.nets.lstm_lm import LSTMLayer
 
 HEADS = ("bernoulli", "nade")
@@ -194,7 +195,7 @@ class PianorollNet(FrameModel):
         self.input_projection = nn.Dense(4 * H, dtype=dtype)
         self.proj = [nn.Dense(4 * H, dtype=dtype) for _ in range(cfg.num_layers - 1)]
         self.lstm = [LSTMLayer(H, cfg.unroll, dtype) for _ in range(cfg.num_layers)]
-        self.drop = nn.Dropout(cfg.dropout)
+        self.drop = Dropout(cfg.dropout)
         self.head = make_head(cfg)
 
     def __call__(self, frames_BxTxP, carry: Carry, train: bool = False):
@@ -206,7 +207,7 @@ class PianorollNet(FrameModel):
             if layer > 0:
                 xw = self.proj[layer - 1](y)
             y, c = lstm(xw, carry[layer])
-            y = self.drop(y, deterministic=not train)
+            y = self.drop(y, not train)
             new_carry.append(c)
         return self.head.condition(y), tuple(new_carry)
 

@@ -22,8 +22,9 @@ import jax.numpy as jnp
 
 from zoo.errors import ZooError
 from zoo.nets import transformer_lm
+from zoo.nets.dropout import Dropout
 from zoo.nets.pianoroll import HEADS, FrameModel, make_head
-from zoo.nets.transformer_lm import DecoderBlock, Dropout
+from zoo.nets.transformer_lm import DecoderBlock
 
 POSITIONS = ("relative", "rotary")  # absolute positions end at max_len; pieces are scored whole
 

@@ -36,6 +36,7 @@ import jax
 import jax.numpy as jnp
 
 from zoo.errors import ZooError
+from zoo.nets.dropout import Dropout
 
 Carry = dict  # {"pos": int32 (), "layers": tuple of {"k": BxLxNxK, "v": BxLxNxK} (empty at start)}
 POSITIONS = ("relative", "absolute", "rotary")
@@ -133,25 +134,6 @@ def fill_cache(x_BxTxNxK, max_len: int):
     if T <= max_len:
         return jnp.pad(x_BxTxNxK, ((0, 0), (0, max_len - T), (0, 0), (0, 0)))
     return jnp.roll(x_BxTxNxK[:, T - max_len:], (T - max_len) % max_len, axis=1)
-
-
-class Dropout(nn.Module):
-    """Inverted dropout drawing 16-bit uniforms, two per 32-bit threefry word. Masks as flax's
-    (the rate rounded to 1/65536) at a fifth of the random-bit cost, which otherwise dominates a
-    small Transformer's CPU step."""
-
-    rate: float
-
-    @nn.compact
-    def __call__(self, x, deterministic: bool):
-        if deterministic or self.rate == 0.0:
-            return x
-        *lead, last = x.shape
-        words = jax.random.bits(self.make_rng("dropout"), (*lead, (last + 1) // 2), jnp.uint32)
-        u16 = jax.lax.bitcast_convert_type(words, jnp.uint16).reshape(*lead, -1)[..., :last]
-        drop_below = round(self.rate * 65536)
-        scale = 65536 / (65536 - drop_below)
-        return jnp.where(u16 >= drop_below, x * scale, 0).astype(x.dtype)
 
 
 class SelfAttention(nn.Module):
