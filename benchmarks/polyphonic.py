@@ -28,20 +28,18 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
-# model -> (preset, --set overrides). Sized for a few minutes of a shared 2-core CPU on the 19k
-# training frames of the embedded chorales: Chung et al.'s 36-unit LSTM, the NADE's `cpu`
-# preset (2x128 LSTM, NADE 64; Magenta's 3x128 + NADE 128 is 3x slower per step on CPU and, at
-# drop 0.5, needs far more steps: 8.12 valid NLL after 600 steps, 5 min), and the Transformer
-# (2 layers x 128, relative attention) with the same NADE head, batch and steps as the LSTM-NADE.
-# Both NADE models are still improving at 700 steps; at 1,500 steps (one idle 2-core CPU) the
-# LSTM-NADE reaches 5.86 test NLL in 69 s of training, the Transformer 6.22 in 115 s. On a GPU
-# or for the real sets, use `magenta` and more steps. Early stopping: 5 evaluations without a
-# better valid NLL, every 100 steps; keep_checkpoints 6 keeps the best one (checkpoints only at
-# evaluations).
+# model -> (preset, --set overrides): each model's `best` recipe (zoo/registry/pianoroll_*.py;
+# what each lever did on the embedded chorales: benchmarks/results/polyphonic_levers.md). All
+# three transpose every training window by -6..+5 semitones at batch time, the largest lever;
+# the LSTM-NADE is 2x256 with NADE 128 (8,000 steps at most), the Transformer 2x128 with NADE 64
+# (6,000 steps at most); both stop after 6 evaluations (every 250 steps) without a better valid
+# NLL. The per-key-Bernoulli RNN is Chung et al.'s 36-unit LSTM. Sized for at most 20 minutes
+# of training per model on a 2-core CPU for a set of JSB's size; the frame-level mixture of the
+# models (weights fitted on valid) is scored after them.
 CONFIG = {
-    "pianoroll_rnn": ("jsb", ("steps=1500",)),
-    "pianoroll_rnn_nade": ("cpu", ("steps=700",)),
-    "pianoroll_transformer": ("jsb", ("steps=700",)),
+    "pianoroll_rnn": ("jsb", ("transpose=-6,5",)),
+    "pianoroll_rnn_nade": ("best", ()),
+    "pianoroll_transformer": ("best", ()),
 }
 QUICK = {
     "pianoroll_rnn": ("tiny", ("steps=40", "batch_size=8", "seq_len=32", "eval_every=20",
@@ -49,7 +47,22 @@ QUICK = {
     "pianoroll_rnn_nade": ("tiny", ("steps=40", "batch_size=8", "seq_len=32", "eval_every=20",
                                     "checkpoint_every=20")),
 }
-EARLY_STOPPING = ("early_stopping_patience=5", "keep_checkpoints=6")
+EARLY_STOPPING = ("early_stopping_patience=5", "keep_checkpoints=6")  # for presets without it
+
+
+def early_stopping(model: str, preset: str) -> tuple:
+    """EARLY_STOPPING for a preset that does not stop early itself; a preset that does must keep
+    more checkpoints than its patience, or its best one could be deleted before it is scored."""
+    from zoo.errors import ZooError
+    from zoo.registry import get_preset
+
+    train = get_preset(model, preset).train
+    if train.early_stopping_patience == 0:
+        return EARLY_STOPPING
+    if train.keep_checkpoints <= train.early_stopping_patience:
+        raise ZooError(f"{model} --preset {preset}: keep_checkpoints ({train.keep_checkpoints}) "
+                       f"must exceed early_stopping_patience ({train.early_stopping_patience})")
+    return ()
 TEST_ACCURACY_SAMPLES = 64  # NADE frames per test frame for the expected accuracy
 
 # Published test NLL per frame, nats (REFERENCE.md; "~": check the papers' tables before quoting).
@@ -268,7 +281,12 @@ def markdown(result: dict) -> list[str]:
               "piece is scored whole and exactly, in chunks of the task's `eval_chunk` frames "
               "(256) with the LSTM state or the Transformer's KV cache carried between chunks; "
               "the Transformer attends to the `max_len` frames ending at each frame (a sliding "
-              "window, as in training), so scoring is linear in a piece's length."]
+              "window, as in training), so scoring is linear in a piece's length. Training "
+              "windows may be transposed at batch time (`transpose`); valid and test pieces are "
+              "always scored as they are. The mixture row: p(frame | past) = sum_k w_k "
+              "p_k(frame | past) over the models above, w fitted by EM on the valid frames and "
+              "then fixed for test; each frame's mixture is normalised, so its NLL is exact; its "
+              "train time is the members' sum."]
     if result["stand_in"]:
         lines += ["", "The embedded chorales are music21's Bach chorales at quarter-note frames, "
                   "split 80/10/10 by a hash of the piece id and kept in their own keys; the 2012 "
@@ -310,8 +328,9 @@ def run(path: str | None = None, dataset: str | None = None, quick: bool = False
     for model in models:
         preset, sets = config[model]
         echo(f"== {model} --preset {preset} " + " ".join(f"--set {s}" for s in sets + overrides))
-        rows.append(train_one(model, preset, EARLY_STOPPING + sets + tuple(overrides),
-                              data_dir, Path(runs), echo))
+        stop = early_stopping(model, preset)
+        rows.append(train_one(model, preset, stop + sets + tuple(overrides), data_dir,
+                              Path(runs), echo))
         r = rows[-1]
         echo(f"{model}: test NLL {r['test']['nll']:.4f} nats/frame, expected accuracy "
              f"{r['test']['accuracy']:.4f} (best valid step {r['best_step']} of {r['steps']}, "
