@@ -49,6 +49,15 @@ def expected_counts(marginals_BxTxP, targets_BxTxP, mask_BxT) -> dict[str, jax.A
             "fn_sum": jnp.sum(w * v * (1 - m))}
 
 
+def chunks(x_BxTx, C: int):
+    """(B, T, ...) -> (n, B, C, ...), n = ceil(T / C): time in chunks of C frames, zero-padded
+    at the end, chunks first (for a ``lax.scan`` that carries the state between them)."""
+    B, T = x_BxTx.shape[:2]
+    n = -(-T // C)
+    x = jnp.pad(x_BxTx, [(0, 0), (0, n * C - T)] + [(0, 0)] * (x_BxTx.ndim - 2))
+    return x.reshape(B, n, C, *x.shape[2:]).swapaxes(0, 1)
+
+
 def summarize(sums: dict) -> dict[str, float]:
     """Metric sums (added over batches and steps) -> NLL per frame (nats), expected accuracy."""
     frames = max(float(sums["count"]), 1.0)
@@ -107,16 +116,10 @@ class FrameModelTask(Task):
         LSTM state or the Transformer's KV cache carried from chunk to chunk. The NLL equals the
         whole piece in one call (the Transformer's window of ``max_len`` frames ending at each
         frame is the same as in training); the cost is linear in the piece's length."""
-        B, T, P = batch["inputs"].shape
         C = self.config.eval_chunk
-        n = -(-T // C)
-
-        def chunks(x):
-            x = jnp.pad(x, [(0, 0), (0, n * C - T)] + [(0, 0)] * (x.ndim - 2))
-            return x.reshape(B, n, C, *x.shape[2:]).swapaxes(0, 1)
-
-        xs = (chunks(batch["inputs"]), chunks(batch["targets"]), chunks(batch["mask"]),
-              jax.random.split(rng, n))
+        B, n = batch["inputs"].shape[0], -(-batch["inputs"].shape[1] // C)
+        xs = (chunks(batch["inputs"], C), chunks(batch["targets"], C),
+              chunks(batch["mask"], C), jax.random.split(rng, n))
 
         def body(carry, x):
             inputs, targets, mask, key = x
@@ -145,11 +148,6 @@ class FrameModelTask(Task):
         """(B, T) log-probabilities of the target frames, in chunks of ``eval_chunk`` frames."""
         B, T, _ = inputs_BxTxP.shape
         C = min(self.config.eval_chunk, T)
-        n = -(-T // C)
-
-        def chunks(x):
-            x = jnp.pad(x, [(0, 0), (0, n * C - T), (0, 0)])
-            return x.reshape(B, n, C, x.shape[2]).swapaxes(0, 1)
 
         def body(carry, x):
             logp_BxC, _, carry = self.model.apply({"params": params}, *x, carry, False,
@@ -157,8 +155,8 @@ class FrameModelTask(Task):
             return carry, logp_BxC
 
         _, logp_NxBxC = jax.lax.scan(body, self.model.initial_carry(B),
-                                     (chunks(inputs_BxTxP), chunks(targets_BxTxP)))
-        return logp_NxBxC.swapaxes(0, 1).reshape(B, n * C)[:, :T]
+                                     (chunks(inputs_BxTxP, C), chunks(targets_BxTxP, C)))
+        return logp_NxBxC.swapaxes(0, 1).reshape(B, -1)[:, :T]
 
     def summarize(self, sums: dict) -> dict[str, float]:
         return summarize(sums)
