@@ -113,6 +113,14 @@ def test_early_stopping_on_valid_nll(chorale_melodies, tmp_path):
     assert out["step"] == 4  # best at the first evaluation, no better one at the second
 
 
+def test_early_stopping_must_keep_its_best_checkpoint(chorale_melodies, tmp_path):
+    spec = _spec(chorale_melodies, "eval_every=2", "checkpoint_every=2", "keep_checkpoints=3",
+                 "early_stopping_patience=3")
+    with pytest.raises(ZooError, match="--set keep_checkpoints=4"):
+        train_and_evaluate(tmp_path / "run", spec, progress=False, echo=lambda s: None)
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
 def test_bfloat16_compute_trains(chorale_melodies, tmp_path):
     out = train_and_evaluate(tmp_path / "run", _spec(chorale_melodies, "steps=4",
                                                      "compute_dtype=bfloat16"), progress=False)

@@ -77,6 +77,14 @@ class Trainer:
         if cfg.early_stopping_patience and task.primary is None:
             raise ZooError(f"{run.name} has no validation metric that says 'better' "
                            "(a GAN): --set early_stopping_patience=0")
+        # The checkpoints written between the best evaluation and the stop must all be kept, or
+        # the best one is deleted before anyone scores it.
+        needed = cfg.early_stopping_patience * cfg.eval_every // max(cfg.checkpoint_every, 1) + 1
+        if cfg.early_stopping_patience and cfg.keep_checkpoints < needed:
+            raise ZooError(f"{run.name}: early stopping after {cfg.early_stopping_patience} "
+                           f"evaluations every {cfg.eval_every} steps can end {needed - 1} "
+                           f"checkpoints after the best one, but only {cfg.keep_checkpoints} "
+                           f"are kept: --set keep_checkpoints={needed}")
         self.mesh = make_mesh(devices)
         check_batch_divides(cfg.batch_size, self.mesh)
         # A family whose update is not one loss (the GAN) brings its own optimizer and update.
