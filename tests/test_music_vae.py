@@ -282,14 +282,17 @@ def test_tiny_vae_overfits_and_interpolation_ends_decode_back(melodies):
     step = jax.jit(make_train_step(task, tx, schedule))
     batch = {"inputs": jnp.asarray(windows), "mask": jnp.ones(8)}
     accuracy = []  # teacher forced with z ~ q(z|x), measured by each step before its update
-    for _ in range(400):
+    # Stop at 0.99 teacher forced over 10 steps, and decode greedily: at 0.98 the free-running
+    # decoding still flipped between 0.6 and 1.0 of one window from one step to the next, and
+    # at temperature 0.5 even later (AMD EPYC; the Intel CI machine had passed at 0.98).
+    for _ in range(600):
         state, metrics = step(state, batch, jax.random.key(1))
         accuracy.append(vae.summarize(jax.device_get(metrics))["accuracy"])
-        if min(accuracy[-10:]) >= 0.98:
+        if min(accuracy[-10:]) >= 0.99:
             break
     assert min(accuracy[-10:]) >= 0.95, accuracy[-10:]
     ends = vae.interpolate(task, state.params, windows[0], windows[1], 5, jax.random.key(2),
-                           temperature=0.5)
+                           temperature=0.0)
     assert ends.shape == (5, 32)
     assert np.mean(ends[0] == windows[0]) >= 0.9, (ends[0], windows[0])
     assert np.mean(ends[-1] == windows[1]) >= 0.9, (ends[-1], windows[1])
