@@ -284,7 +284,7 @@ def test_tiny_vae_overfits_and_interpolation_ends_decode_back(melodies):
     accuracy = []  # teacher forced with z ~ q(z|x), measured by each step before its update
     # Stop at 0.99 teacher forced over 10 steps, and decode greedily: at 0.98 the free-running
     # decoding still flipped between 0.6 and 1.0 of one window from one step to the next, and
-    # at temperature 0.5 even later (AMD EPYC; the Intel CI machine had passed at 0.98).
+    # at temperature 0.5 even later (it failed on an AMD EPYC, having passed on an Intel Xeon).
     for _ in range(600):
         state, metrics = step(state, batch, jax.random.key(1))
         accuracy.append(vae.summarize(jax.device_get(metrics))["accuracy"])
