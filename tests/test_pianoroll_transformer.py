@@ -40,7 +40,7 @@ def test_shapes_and_carry(head):
     assert {k: v.shape for k, v in cond.items()} == want
     assert int(carry["pos"]) == 7 and len(carry["layers"]) == 2
     for layer in carry["layers"]:
-        assert layer["k"].shape == layer["v"].shape == (3, 16, 2, 8)
+        assert layer["k"].shape == layer["v"].shape == (3, 2, 16, 8)  # B x N x L x K
     frames, logits = _apply(model, params, cond, jax.random.key(0), method="sample")
     assert frames.shape == logits.shape == (3, 7, P)
     with pytest.raises(ZooError, match="position 'absolute'"):

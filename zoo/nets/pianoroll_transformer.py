@@ -94,6 +94,6 @@ class PianorollTransformer(FrameModel):
         allocated (zeros, never attended: their positions count as unwritten)."""
         cfg = self.config
         K = (cfg.qkv_dim or cfg.d_model) // cfg.num_heads
-        zeros = jnp.zeros((batch, cfg.max_len, cfg.num_heads, K), jnp.dtype(cfg.dtype))
+        zeros = jnp.zeros((batch, cfg.num_heads, cfg.max_len, K), jnp.dtype(cfg.dtype))
         return {"pos": jnp.zeros((), jnp.int32),
                 "layers": tuple({"k": zeros, "v": zeros} for _ in range(cfg.num_layers))}

@@ -17,7 +17,10 @@ Positions are one of
 Letters: B batch, T query positions, S key positions, L = max_len (cache slots), N heads,
 K width per head, D model width, F feed-forward width, V vocabulary, R relative distances.
 
-The carry is a KV cache: ``{"pos": int32 (), "layers": ({"k": BxLxNxK, "v": BxLxNxK}, ...)}``.
+The carry is a KV cache: ``{"pos": int32 (), "layers": ({"k": BxNxLxK, "v": BxNxLxK}, ...)}``,
+heads before slots: one sampled event's attention is then a batched product over (B, N) that
+reads the cache in place (in BxLxNxK order XLA's CPU backend copied every layer's cache into that
+order at every event: at batch 64, most of a step).
 ``initial_carry`` is the empty cache; the first call (a training window, or a primer) runs causal
 attention over its own events and returns the cache filled with its last L keys and values, so
 training pays nothing for the cache (XLA drops the unused output).
@@ -38,7 +41,7 @@ import jax.numpy as jnp
 from zoo.errors import ZooError
 from zoo.nets.dropout import Dropout
 
-Carry = dict  # {"pos": int32 (), "layers": tuple of {"k": BxLxNxK, "v": BxLxNxK} (empty at start)}
+Carry = dict  # {"pos": int32 (), "layers": tuple of {"k": BxNxLxK, "v": BxNxLxK} (empty at start)}
 POSITIONS = ("relative", "absolute", "rotary")
 DTYPES = ("float32", "bfloat16")  # compute dtypes (the bf16 switch); parameters stay float32
 
@@ -128,12 +131,13 @@ def window_mask(query_pos_T, key_pos_S, window: int):
 
 
 def fill_cache(x_BxTxNxK, max_len: int):
-    """A fresh cache after a first window of T events (positions 0..T-1): slot p mod L holds
-    position p for the last min(T, L) positions."""
+    """A fresh BxNxLxK cache after a first window of T events (positions 0..T-1): slot p mod L
+    holds position p for the last min(T, L) positions."""
     T = x_BxTxNxK.shape[1]
+    x_BxNxTxK = x_BxTxNxK.swapaxes(1, 2)
     if T <= max_len:
-        return jnp.pad(x_BxTxNxK, ((0, 0), (0, max_len - T), (0, 0), (0, 0)))
-    return jnp.roll(x_BxTxNxK[:, T - max_len:], (T - max_len) % max_len, axis=1)
+        return jnp.pad(x_BxNxTxK, ((0, 0), (0, 0), (0, max_len - T), (0, 0)))
+    return jnp.roll(x_BxNxTxK[:, :, T - max_len:], (T - max_len) % max_len, axis=2)
 
 
 class SelfAttention(nn.Module):
@@ -171,8 +175,8 @@ class SelfAttention(nn.Module):
         elif T == 1 and not train:  # one event (sampling): write its slot, attend the cache
             pos = positions_T[0]
             slot = jnp.mod(pos, L)
-            new_cache = {name: jax.lax.dynamic_update_slice_in_dim(cache[name], x, slot, axis=1)
-                         for name, x in (("k", k), ("v", v))}
+            new_cache = {name: jax.lax.dynamic_update_slice_in_dim(
+                cache[name], x.swapaxes(1, 2), slot, axis=2) for name, x in (("k", k), ("v", v))}
             distance_L = jnp.mod(pos - jnp.arange(L), L)   # slot j now holds pos - distance_j
             bias = None
             if rel is not None:
@@ -182,8 +186,8 @@ class SelfAttention(nn.Module):
             pos = positions_T[0]
             slot_pos_L = pos - 1 - jnp.mod(pos - 1 - jnp.arange(L), L)  # < 0: never written
             key_pos_S = jnp.concatenate([slot_pos_L, positions_T])
-            keys = jnp.concatenate([cache["k"], k], axis=1)
-            values = jnp.concatenate([cache["v"], v], axis=1)
+            keys = jnp.concatenate([cache["k"].swapaxes(1, 2), k], axis=1)
+            values = jnp.concatenate([cache["v"].swapaxes(1, 2), v], axis=1)
             bias = None
             if rel is not None:
                 distance_TxS = positions_T[:, None] - key_pos_S[None, :]
@@ -192,24 +196,25 @@ class SelfAttention(nn.Module):
                                train)
             keep = min(T, L)  # a chunk longer than the window leaves only its last L events
             slots = jnp.mod(positions_T[T - keep:], L)
-            new_cache = {"k": cache["k"].at[:, slots].set(k[:, T - keep:]),
-                         "v": cache["v"].at[:, slots].set(v[:, T - keep:])}
+            new_cache = {"k": cache["k"].at[:, :, slots].set(k[:, T - keep:].swapaxes(1, 2)),
+                         "v": cache["v"].at[:, :, slots].set(v[:, T - keep:].swapaxes(1, 2))}
         y = nn.DenseGeneral(cfg.d_model, axis=(-2, -1), use_bias=False, dtype=dtype,
                             name="out")(out)
         return y, new_cache
 
-    def _attend_one(self, q_Bx1xNxK, k_BxLxNxK, v_BxLxNxK, bias_BxNx1xL, valid_L):
+    def _attend_one(self, q_Bx1xNxK, k_BxNxLxK, v_BxNxLxK, bias_BxNx1xL, valid_L):
         """``_attend`` for one query against the cache, which already holds that query's own key
         and value: no concatenated copy of the cache per layer and event (at batch 64 those
-        copies made a sampling step 3x slower)."""
+        copies made a sampling step 3x slower), and products batched over (B, N), the cache's
+        leading axes."""
         K = q_Bx1xNxK.shape[-1]
         q_BxNxK = q_Bx1xNxK[:, 0].astype(jnp.float32) * K ** -0.5
-        logits_BxLxN = jnp.einsum("bnk,blnk->bln", q_BxNxK, k_BxLxNxK.astype(jnp.float32))
+        logits_BxNxL = jnp.einsum("bnk,bnlk->bnl", q_BxNxK, k_BxNxLxK.astype(jnp.float32))
         if bias_BxNx1xL is not None:
-            logits_BxLxN = logits_BxLxN + bias_BxNx1xL[:, :, 0].swapaxes(1, 2)
-        weights = jax.nn.softmax(jnp.where(valid_L[:, None], logits_BxLxN, -jnp.inf), axis=1)
-        out_BxNxK = jnp.einsum("bln,blnk->bnk", weights, v_BxLxNxK.astype(jnp.float32))
-        return out_BxNxK[:, None].astype(v_BxLxNxK.dtype)
+            logits_BxNxL = logits_BxNxL + bias_BxNx1xL[:, :, 0]
+        weights = jax.nn.softmax(jnp.where(valid_L, logits_BxNxL, -jnp.inf), axis=-1)
+        out_BxNxK = jnp.einsum("bnl,bnlk->bnk", weights, v_BxNxLxK.astype(jnp.float32))
+        return out_BxNxK[:, None].astype(v_BxNxLxK.dtype)
 
     def _attend(self, q_BxTxNxK, k_BxSxNxK, v_BxSxNxK, bias_BxNxTxS, mask_TxS, train: bool):
         """Softmax attention with an optional additive bias (relative logits), in float32."""
