@@ -1,7 +1,7 @@
 """Sampling speed: the jitted generation loop against a Python loop over one jitted call per event.
 
-Both draw with the same RNG stream (one ``split`` per event, as ``zoo.nets.decoding``),
-so they produce the same ids: ``per_event_ids`` is that Python loop, and the benchmark reports
+Both draw with the same uniforms (one per row and event, from one ``jax.random.uniform`` call,
+as ``zoo.nets.decoding.sample``) through the same ``decoding.next_ids``, so they produce the same ids: ``per_event_ids`` is that Python loop, and the benchmark reports
 whether the two agree. For the Transformer, the KV-cached loop is also timed against full
 recomputation (every event reruns the model over a fixed buffer of the whole sequence).
 Rows run all ``steps`` events (``stop_at_end=False``) so every figure counts the same events.
@@ -18,21 +18,11 @@ import numpy as np
 
 from benchmarks.timing import summary, time_calls
 from zoo.codecs import END, PAD
-from zoo.nets.decoding import filter_logits, sample
+from zoo.nets.decoding import never_drawn, next_ids, sample
 
 
 def _never(vocab: int, stop_at_end: bool):
-    never = jnp.zeros(vocab, bool).at[PAD].set(True)
-    return never if stop_at_end else never.at[END].set(True)
-
-
-def _draw(logits_BxV, rng, done_B, never_V, temperature, top_k, top_p):
-    """One event, exactly as the jitted sampler's loop body draws it."""
-    rng, draw = jax.random.split(rng)
-    logits_BxV = jnp.where(never_V, -jnp.inf, logits_BxV)
-    tok = jax.random.categorical(draw, filter_logits(logits_BxV, temperature, top_k, top_p))
-    tok = jnp.where(done_B, PAD, tok).astype(jnp.int32)
-    return tok, rng, done_B | (tok == END)
+    return never_drawn(vocab, end_id=END, pad_id=PAD, stop_at_end=stop_at_end)
 
 
 def per_event_sampler(model, temperature=1.0, top_k: int = 0, top_p=1.0,
@@ -47,18 +37,20 @@ def per_event_sampler(model, temperature=1.0, top_k: int = 0, top_p=1.0,
         return logits[:, -1], carry
 
     @jax.jit
-    def event(params, logits_BxV, carry, rng, done_B):
+    def event(params, logits_BxV, carry, u_B, done_B):
         never = _never(logits_BxV.shape[-1], stop_at_end)
-        tok, rng, done_B = _draw(logits_BxV, rng, done_B, never, temperature, top_k, top_p)
+        tok, done_B = next_ids(logits_BxV, u_B, done_B, never, end_id=END, pad_id=PAD,
+                               temperature=temperature, top_k=top_k, top_p=top_p)
         logits, carry = model.apply({"params": params}, tok[:, None], carry)
-        return tok, logits[:, -1], carry, rng, done_B
+        return tok, logits[:, -1], carry, done_B
 
     def run(params, primer_BxP, rng, steps: int):
         logits, carry = start(params, primer_BxP)
         done = jnp.zeros(primer_BxP.shape[0], bool)
+        u_NxB = jax.random.uniform(rng, (steps, primer_BxP.shape[0]))
         out = []
-        for _ in range(steps):
-            tok, logits, carry, rng, done = event(params, logits, carry, rng, done)
+        for i in range(steps):
+            tok, logits, carry, done = event(params, logits, carry, u_NxB[i], done)
             out.append(tok)
         return jnp.stack(out, axis=1)
 
@@ -72,15 +64,18 @@ def sample_recomputing(model, params, primer_BxP, rng, *, num_steps: int, temper
     B, P = primer_BxP.shape
     buf = jnp.concatenate([primer_BxP, jnp.full((B, num_steps), PAD, jnp.int32)], axis=1)
 
+    u_NxB = jax.random.uniform(rng, (num_steps, B))
+
     def body(i, loop):
-        buf, rng, done = loop
+        buf, done = loop
         logits, _ = model.apply({"params": params}, buf, model.initial_carry(B))
         logits_BxV = jax.lax.dynamic_index_in_dim(logits, P - 1 + i, axis=1, keepdims=False)
         never = _never(logits_BxV.shape[-1], False)
-        tok, rng, done = _draw(logits_BxV, rng, done, never, temperature, 0, 1.0)
-        return jax.lax.dynamic_update_index_in_dim(buf, tok, P + i, axis=1), rng, done
+        tok, done = next_ids(logits_BxV, u_NxB[i], done, never, end_id=END, pad_id=PAD,
+                             temperature=temperature)
+        return jax.lax.dynamic_update_index_in_dim(buf, tok, P + i, axis=1), done
 
-    buf, _, _ = jax.lax.fori_loop(0, num_steps, body, (buf, rng, jnp.zeros(B, bool)))
+    buf, _ = jax.lax.fori_loop(0, num_steps, body, (buf, jnp.zeros(B, bool)))
     return buf[:, P:]
 
 

@@ -4,7 +4,15 @@
   ``apply(params, ids_BxT, carry) -> (logits_BxTxV, carry)`` and ``initial_carry(B)`` (the LSTM
   carry of the event RNNs, the KV cache of the Transformer);
 - ``sample_frames``: piano-roll frames in one ``lax.scan``, each drawn by the network's head;
-- ``filter_logits``: temperature, top-k and top-p, shared with MusicVAE's decoder.
+- ``filter_logits``: temperature, top-k and top-p, shared with MusicVAE's decoder;
+- ``draw``: one id per row by the inverse CDF of one uniform, and ``next_ids``, one event's draw
+  as ``sample``'s loop makes it (the benchmarks' per-event loop reuses it).
+
+Randomness: ``sample`` draws all its uniforms (N x B) from ``rng`` in one call before the loop,
+one per row and event. ``jax.random.categorical`` (Gumbel-max) needs V random numbers per row
+and event, and a key split per event: on CPU that was a quarter of a sampling step at batch 64
+for melody_rnn/tiny (V = 40) and half of one for performance_rnn/tiny (V = 390)
+(benchmarks/results/sampling_variants.md).
 
 Special ids (start/end, padding) come in as arguments: this layer knows no codec.
 """
@@ -42,6 +50,35 @@ def _top_p(logits_BxV, top_p):
     return jnp.where(logits_BxV < threshold, -jnp.inf, logits_BxV)
 
 
+def draw(logits_BxV, u_B):
+    """One id per row from softmax(logits_BxV), given a uniform u in [0, 1) per row: the first id
+    whose cumulative probability exceeds u times the total (the inverse CDF; the same
+    distribution as ``jax.random.categorical``). Ids at -inf (probability 0) are never drawn;
+    rounding that puts u times the total at the total falls back to the last possible id.
+    -> int32 B."""
+    p_BxV = jax.nn.softmax(logits_BxV.astype(jnp.float32), axis=-1)
+    cdf_BxV = jnp.cumsum(p_BxV, axis=-1)
+    ids_B = jnp.sum(cdf_BxV <= u_B[:, None] * cdf_BxV[:, -1:], axis=-1)
+    last_B = p_BxV.shape[-1] - 1 - jnp.argmax(p_BxV[:, ::-1] > 0, axis=-1)
+    return jnp.minimum(ids_B, last_B).astype(jnp.int32)
+
+
+def next_ids(logits_BxV, u_B, done_B, never_V, *, end_id: int, pad_id: int, temperature=1.0,
+             top_k: int = 0, top_p=1.0):
+    """One event of ``sample``: ``never_V`` ids masked, logits filtered, one id drawn per row by
+    ``draw``; rows already done get ``pad_id``. -> (ids_B int32, done_B: done or just ended)."""
+    logits_BxV = jnp.where(never_V, -jnp.inf, logits_BxV)
+    ids_B = draw(filter_logits(logits_BxV, temperature, top_k, top_p), u_B)
+    ids_B = jnp.where(done_B, pad_id, ids_B).astype(jnp.int32)
+    return ids_B, done_B | (ids_B == end_id)
+
+
+def never_drawn(vocab: int, *, end_id: int, pad_id: int, stop_at_end: bool):
+    """The ids ``sample`` never draws: padding, and the end symbol unless rows stop at it. V bool."""
+    never_V = jnp.zeros(vocab, bool).at[pad_id].set(True)
+    return never_V if stop_at_end else never_V.at[end_id].set(True)
+
+
 @functools.partial(jax.jit, static_argnames=("model", "num_steps", "end_id", "pad_id", "top_k",
                                              "stop_at_end"))
 def sample(model, params, primer_BxP, rng, *, num_steps: int, end_id: int, pad_id: int,
@@ -57,28 +94,24 @@ def sample(model, params, primer_BxP, rng, *, num_steps: int, end_id: int, pad_i
     B = primer_BxP.shape[0]
     carry = model.initial_carry(B) if carry is None else carry
     logits, carry = model.apply({"params": params}, primer_BxP, carry)
-    never = jnp.zeros(logits.shape[-1], bool).at[PAD].set(True)
-    if not stop_at_end:
-        never = never.at[END].set(True)
+    never = never_drawn(logits.shape[-1], end_id=END, pad_id=PAD, stop_at_end=stop_at_end)
+    u_NxB = jax.random.uniform(rng, (num_steps, B))
 
     def cond(loop):
-        i, _, _, _, _, done = loop
+        i, _, _, _, done = loop
         return (i < num_steps) & ~jnp.all(done)
 
     def body(loop):
-        i, carry, logits_BxV, rng, out_BxN, done = loop
-        rng, draw = jax.random.split(rng)
-        logits_BxV = jnp.where(never, -jnp.inf, logits_BxV)
-        tok = jax.random.categorical(draw, filter_logits(logits_BxV, temperature, top_k, top_p))
-        tok = jnp.where(done, PAD, tok).astype(jnp.int32)
+        i, carry, logits_BxV, out_BxN, done = loop
+        tok, done = next_ids(logits_BxV, u_NxB[i], done, never, end_id=END, pad_id=PAD,
+                             temperature=temperature, top_k=top_k, top_p=top_p)
         out_BxN = out_BxN.at[:, i].set(tok)
-        done = done | (tok == END)
         logits, carry = model.apply({"params": params}, tok[:, None], carry)
-        return i + 1, carry, logits[:, -1], rng, out_BxN, done
+        return i + 1, carry, logits[:, -1], out_BxN, done
 
-    init = (jnp.int32(0), carry, logits[:, -1], rng, jnp.full((B, num_steps), PAD, jnp.int32),
+    init = (jnp.int32(0), carry, logits[:, -1], jnp.full((B, num_steps), PAD, jnp.int32),
             jnp.zeros(B, bool))
-    return jax.lax.while_loop(cond, body, init)[4]
+    return jax.lax.while_loop(cond, body, init)[3]
 
 
 @functools.partial(jax.jit, static_argnames=("model", "num_steps"))

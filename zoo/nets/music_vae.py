@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from zoo.nets.decoding import filter_logits
+from zoo.nets.decoding import draw, filter_logits
 from zoo.nets.lstm_lm import lstm_gates, lstm_scan
 
 
@@ -326,18 +326,18 @@ class MusicVAE(nn.Module):
             key = self.make_rng("sampling")
             use_sample_LxN = jax.random.bernoulli(key, sample_prob, inputs_LxN.shape)
             use_sample_LxN = use_sample_LxN.at[0].set(False)  # a segment starts from the truth
-            keys = jax.random.split(jax.random.fold_in(key, 1), L)
+            u_LxN = jax.random.uniform(jax.random.fold_in(key, 1), inputs_LxN.shape)
 
             def step(carry, xs):
                 state, sampled_N = carry
-                true_N, use_N, k = xs
+                true_N, use_N, u_N = xs
                 tok = jnp.where(use_N, sampled_N, true_N)
                 state, logits = decoder_step(w, state, tok, ctx, dtype)
-                sampled = jax.random.categorical(k, allowed_logits(logits, cfg)).astype(tok.dtype)
+                sampled = draw(allowed_logits(logits, cfg), u_N).astype(tok.dtype)
                 return (state, sampled), logits
 
             _, logits_LxNxV = jax.lax.scan(step, (state, inputs_LxN[0]),
-                                           (inputs_LxN, use_sample_LxN, keys), unroll=cfg.unroll)
+                                           (inputs_LxN, use_sample_LxN, u_LxN), unroll=cfg.unroll)
         return logits_LxNxV.swapaxes(0, 1).reshape(B, T, -1)
 
     def decode(self, z_BxZ, temperature=1.0, top_k: int = 0, top_p=1.0):
@@ -349,20 +349,20 @@ class MusicVAE(nn.Module):
         w = self.core()
         e_SxBxE = self.segment_embeddings(z_BxZ).swapaxes(0, 1)
         starts, ctxs = jax.vmap(lambda e: stack_start(w, e, dtype))(e_SxBxE)
-        keys = jax.random.split(self.make_rng("sampling"), T)
+        u_TxB = jax.random.uniform(self.make_rng("sampling"), (T, B))
 
         def step(carry, xs):
             state, tok = carry
-            t, k = xs
+            t, u_B = xs
             seg = t // L
             fresh = jax.tree.map(lambda a: a[seg], starts)
             state = jax.tree.map(lambda f, s: jnp.where(t % L == 0, f, s), fresh, state)
             state, logits = decoder_step(w, state, tok, ctxs[seg], dtype)
             logits = filter_logits(allowed_logits(logits, cfg), temperature, top_k, top_p)
-            tok = jax.random.categorical(k, logits).astype(jnp.int32)
+            tok = draw(logits, u_B)
             return (state, tok), tok
 
         state0 = jax.tree.map(lambda a: a[0], starts)
         _, ids_TxB = jax.lax.scan(step, (state0, jnp.full((B,), cfg.start_id, jnp.int32)),
-                                  (jnp.arange(T), keys), unroll=cfg.unroll)
+                                  (jnp.arange(T), u_TxB), unroll=cfg.unroll)
         return ids_TxB.T
