@@ -108,16 +108,19 @@ def test_no_gradient_flows_from_the_future():
     assert all(np.abs(grad[i]).sum() == 0 for i in future)
 
 
+@pytest.mark.parametrize("batch", [1, 2])
 @pytest.mark.parametrize("position", POSITIONS)
-def test_cached_decoding_equals_full_pass(position):
+def test_cached_decoding_equals_full_pass(position, batch):
     """The start symbol, then single events, then chunks of 4 through the KV cache give the
     logits of one forward pass over the whole sequence. Relative and rotary models run past
-    their max_len of 6 on the ring-buffer cache, as the whole pass does with its window."""
+    their max_len of 6 on the ring-buffer cache, as the whole pass does with its window.
+    Batch 1 and 2: a single event reads the cache before its write at batch 1, after it
+    otherwise (``SelfAttention``)."""
     max_len = 32 if position == "absolute" else 6
     model, params = _model_params(position, max_len)
-    ids = _ids(T=20)
-    full, _ = _apply(model)(params, ids, model.initial_carry(2))
-    out, carry = _apply(model)(params, ids[:, :1], model.initial_carry(2))
+    ids = _ids(T=20)[:batch]
+    full, _ = _apply(model)(params, ids, model.initial_carry(batch))
+    out, carry = _apply(model)(params, ids[:, :1], model.initial_carry(batch))
     steps = [out]
     for start, stop in [(t, t + 1) for t in range(1, 8)] + [(t, t + 4) for t in range(8, 20, 4)]:
         out, carry = _apply(model)(params, ids[:, start:stop], carry)
@@ -126,7 +129,7 @@ def test_cached_decoding_equals_full_pass(position):
     np.testing.assert_allclose(jnp.concatenate(steps, axis=1), full, rtol=1e-5, atol=1e-5)
     if position == "relative":  # the window is real: without it the later logits differ
         wide = _model(position, max_len=32)
-        unwindowed, _ = _apply(wide)(params, ids, wide.initial_carry(2))
+        unwindowed, _ = _apply(wide)(params, ids, wide.initial_carry(batch))
         np.testing.assert_allclose(unwindowed[:, :6], full[:, :6], rtol=1e-5, atol=1e-5)
         assert not np.allclose(unwindowed[:, 6:], full[:, 6:], atol=1e-4)
 

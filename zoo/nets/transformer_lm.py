@@ -172,16 +172,23 @@ class SelfAttention(nn.Module):
                 bias = None if rel is None else relative_logits_skewed(q * K ** -0.5, rel)
                 out = self._attend(q, k, v, bias, mask_TxT, train)
             new_cache = {"k": fill_cache(k, L), "v": fill_cache(v, L)}
-        elif T == 1 and not train:  # one event (sampling): write its slot, attend the cache
+        elif T == 1 and not train:  # one event (sampling): attend the cache and itself
             pos = positions_T[0]
             slot = jnp.mod(pos, L)
-            new_cache = {name: jax.lax.dynamic_update_slice_in_dim(
-                cache[name], x.swapaxes(1, 2), slot, axis=2) for name, x in (("k", k), ("v", v))}
-            distance_L = jnp.mod(pos - jnp.arange(L), L)   # slot j now holds pos - distance_j
-            bias = None
+            distance_L = jnp.mod(pos - jnp.arange(L), L)   # slot j holds pos - distance_j
+            bias = None                                    # (the own slot: pos - L, replaced)
             if rel is not None:
                 bias = relative_logits_gathered(q * K ** -0.5, rel, distance_L[None])
-            out = self._attend_one(q, new_cache["k"], new_cache["v"], bias, distance_L <= pos)
+            new_cache = {name: jax.lax.dynamic_update_slice_in_dim(
+                cache[name], x.swapaxes(1, 2), slot, axis=2) for name, x in (("k", k), ("v", v))}
+            # Either cache gives the same result (the own slot is masked and its key added
+            # apart). Which one XLA's CPU backend updates in place depends on the batch: with
+            # B = 1 reading the new cache duplicated its update per layer and event (62 against
+            # 37 us per melody_tiny event), with B > 1 reading the old one copied it (batch 64:
+            # 2000 against 1100 us).
+            read = cache if x_BxTxD.shape[0] == 1 else new_cache
+            out = self._attend_one(q, k, v, read["k"], read["v"], bias, slot,
+                                   (distance_L > 0) & (distance_L <= pos))
         else:
             pos = positions_T[0]
             slot_pos_L = pos - 1 - jnp.mod(pos - 1 - jnp.arange(L), L)  # < 0: never written
@@ -202,18 +209,29 @@ class SelfAttention(nn.Module):
                             name="out")(out)
         return y, new_cache
 
-    def _attend_one(self, q_Bx1xNxK, k_BxNxLxK, v_BxNxLxK, bias_BxNx1xL, valid_L):
-        """``_attend`` for one query against the cache, which already holds that query's own key
-        and value: no concatenated copy of the cache per layer and event (at batch 64 those
-        copies made a sampling step 3x slower), and products batched over (B, N), the cache's
-        leading axes."""
+    def _attend_one(self, q_Bx1xNxK, k_Bx1xNxK, v_Bx1xNxK, k_BxNxLxK, v_BxNxLxK, bias_BxNx1xL,
+                    slot, valid_L):
+        """``_attend`` for one query against the cache as it was (``valid_L``: the slots inside
+        the window, the query's own slot excluded) and against its own key and value, one
+        softmax over both. Products batched over (B, N), the cache's leading axes, and no
+        concatenated copy of the cache is made (at batch 64 those made a step 3x slower).
+        ``k_BxNxLxK``, ``v_BxNxLxK``: the cache before or after the own slot's write."""
         K = q_Bx1xNxK.shape[-1]
-        q_BxNxK = q_Bx1xNxK[:, 0].astype(jnp.float32) * K ** -0.5
-        logits_BxNxL = jnp.einsum("bnk,bnlk->bnl", q_BxNxK, k_BxNxLxK.astype(jnp.float32))
+        f32 = jnp.float32
+        q_BxNxK = q_Bx1xNxK[:, 0].astype(f32) * K ** -0.5
+        logits_BxNxL = jnp.einsum("bnk,bnlk->bnl", q_BxNxK, k_BxNxLxK.astype(f32))
+        own_BxN = jnp.sum(q_BxNxK * k_Bx1xNxK[:, 0].astype(f32), axis=-1)
         if bias_BxNx1xL is not None:
             logits_BxNxL = logits_BxNxL + bias_BxNx1xL[:, :, 0]
-        weights = jax.nn.softmax(jnp.where(valid_L, logits_BxNxL, -jnp.inf), axis=-1)
-        out_BxNxK = jnp.einsum("bnl,bnlk->bnk", weights, v_BxNxLxK.astype(jnp.float32))
+            own_BxN = own_BxN + jax.lax.dynamic_index_in_dim(bias_BxNx1xL[:, :, 0], slot, axis=2,
+                                                             keepdims=False)
+        logits_BxNxL = jnp.where(valid_L, logits_BxNxL, -jnp.inf)
+        top_BxN = jnp.maximum(jnp.max(logits_BxNxL, axis=-1), own_BxN)
+        e_BxNxL = jnp.exp(logits_BxNxL - top_BxN[..., None])
+        e_own_BxN = jnp.exp(own_BxN - top_BxN)
+        total_BxN = jnp.sum(e_BxNxL, axis=-1) + e_own_BxN
+        out_BxNxK = (jnp.einsum("bnl,bnlk->bnk", e_BxNxL, v_BxNxLxK.astype(f32))
+                     + e_own_BxN[..., None] * v_Bx1xNxK[:, 0].astype(f32)) / total_BxN[..., None]
         return out_BxNxK[:, None].astype(v_BxNxLxK.dtype)
 
     def _attend(self, q_BxTxNxK, k_BxSxNxK, v_BxSxNxK, bias_BxNxTxS, mask_TxS, train: bool):
