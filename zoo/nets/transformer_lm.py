@@ -20,7 +20,7 @@ K width per head, D model width, F feed-forward width, V vocabulary, R relative 
 The carry is a KV cache: ``{"pos": int32 (), "layers": ({"k": BxNxLxK, "v": BxNxLxK}, ...)}``,
 heads before slots: one sampled event's attention is then a batched product over (B, N) that
 reads the cache in place (in BxLxNxK order XLA's CPU backend copied every layer's cache into that
-order at every event: at batch 64, most of a step).
+order at every event: at batch 64, about a fifth of a sampling step).
 ``initial_carry`` is the empty cache; the first call (a training window, or a primer) runs causal
 attention over its own events and returns the cache filled with its last L keys and values, so
 training pays nothing for the cache (XLA drops the unused output).
