@@ -21,7 +21,6 @@ from __future__ import annotations
 import functools
 import statistics
 import sys
-import time
 
 VARIANTS = ("categorical, split per event", "gumbel, drawn up front",
             "inverse CDF, split per event", "inverse CDF, drawn up front", "argmax")
@@ -32,6 +31,7 @@ def main(model_name: str = "melody_rnn", preset_name: str = "tiny", batch: int =
     import jax
     import jax.numpy as jnp
 
+    from benchmarks.timing import taking_turns
     from zoo.codecs import END, PAD, get_codec
     from zoo.nets.decoding import draw, never_drawn
     from zoo.registry import build_task, get_preset
@@ -73,14 +73,8 @@ def main(model_name: str = "melody_rnn", preset_name: str = "tiny", batch: int =
 
     primer = jnp.full((batch, 1), END, jnp.int32)
     rng = jax.random.key(1)
-    for v in VARIANTS:
-        jax.block_until_ready(run(params, primer, rng, v))
-    times = {v: [] for v in VARIANTS}
-    for _ in range(calls):
-        for v in VARIANTS:
-            t0 = time.perf_counter()
-            jax.block_until_ready(run(params, primer, rng, v))
-            times[v].append(time.perf_counter() - t0)
+    times = taking_turns({v: (lambda v=v: jax.block_until_ready(run(params, primer, rng, v)))
+                          for v in VARIANTS}, calls)
     print(f"{model_name}/{preset_name}, batch {batch}, {steps} events, vocabulary "
           f"{model.config.vocab_size}, median of {calls}")
     print("| draw | us per event | events/s |")

@@ -19,21 +19,16 @@ from __future__ import annotations
 import functools
 import statistics
 import sys
-import time
 
 
 def timed(runs: dict, calls: int = 20) -> dict[str, float]:
-    """Median milliseconds of each zero-argument function, after one call each, taking turns."""
+    """Median milliseconds of each zero-argument function (``timing.taking_turns``)."""
     import jax
 
-    for f in runs.values():
-        jax.block_until_ready(f())
-    times = {k: [] for k in runs}
-    for _ in range(calls):
-        for k, f in runs.items():
-            t0 = time.perf_counter()
-            jax.block_until_ready(f())
-            times[k].append(time.perf_counter() - t0)
+    from benchmarks.timing import taking_turns
+
+    times = taking_turns({k: (lambda f=f: jax.block_until_ready(f())) for k, f in runs.items()},
+                         calls)
     return {k: 1e3 * statistics.median(v) for k, v in times.items()}
 
 

@@ -26,3 +26,15 @@ def summary(times: list[float]) -> dict[str, float]:
     q = statistics.quantiles(ordered, n=4) if len(ordered) >= 2 else [ordered[0]] * 3
     return {"median_s": statistics.median(ordered), "min_s": ordered[0], "max_s": ordered[-1],
             "iqr_s": q[2] - q[0], "n": len(ordered)}
+
+
+def taking_turns(runs: dict[str, Callable[[], object]], calls: int) -> dict[str, list[float]]:
+    """Seconds of ``calls`` calls of each blocking function, after one untimed call each, the
+    functions taking turns call by call so that all of them see the same machine load."""
+    for fn in runs.values():
+        fn()
+    times = {name: [] for name in runs}
+    for _ in range(calls):
+        for name, fn in runs.items():
+            times[name] += time_calls(fn, 1, warmup=0)
+    return times

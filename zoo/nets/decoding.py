@@ -53,14 +53,15 @@ def _top_p(logits_BxV, top_p):
 def draw(logits_BxV, u_B):
     """One id per row from softmax(logits_BxV), given a uniform u in [0, 1) per row: the first id
     whose cumulative probability exceeds u times the total (the inverse CDF; the same
-    distribution as ``jax.random.categorical``). Ids at -inf (probability 0) are never drawn;
-    rounding that puts u times the total at the total falls back to the last possible id.
-    -> int32 B."""
+    distribution as ``jax.random.categorical``). The running sum never decreases, so the id
+    found has probability > 0: ids at -inf are never drawn. The threshold is kept strictly
+    below the total, so rounding of u times the total cannot reach the zero-probability ids
+    after the last possible one. -> int32 B."""
     p_BxV = jax.nn.softmax(logits_BxV.astype(jnp.float32), axis=-1)
     cdf_BxV = jnp.cumsum(p_BxV, axis=-1)
-    ids_B = jnp.sum(cdf_BxV <= u_B[:, None] * cdf_BxV[:, -1:], axis=-1)
-    last_B = p_BxV.shape[-1] - 1 - jnp.argmax(p_BxV[:, ::-1] > 0, axis=-1)
-    return jnp.minimum(ids_B, last_B).astype(jnp.int32)
+    total_Bx1 = cdf_BxV[:, -1:]
+    threshold_Bx1 = jnp.minimum(u_B[:, None] * total_Bx1, jnp.nextafter(total_Bx1, 0.0))
+    return jnp.sum(cdf_BxV <= threshold_Bx1, axis=-1).astype(jnp.int32)
 
 
 def next_ids(logits_BxV, u_B, done_B, never_V, *, end_id: int, pad_id: int, temperature=1.0,
